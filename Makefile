@@ -1,0 +1,124 @@
+# qcow2c - OpenNebula TM/DS storage driver in C.
+#
+#   make            build the programs into $(O)/bin
+#   make check      every test: unit (Criterion), then end-to-end
+#   make asan       the same tests, built with AddressSanitizer + UBSan
+#   make lint       banned functions, shell scripts, formatting, cppcheck
+#   make install    install.sh into $(DESTDIR)$(ONE_LOCATION or /var/lib/one)
+#   make bench      the benchmarks (slow; see bench/README.md)
+
+O ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(SAN),1)
+O := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1 -g
+else
+OPT := -O2 -g
+endif
+
+PKGS := libxml-2.0 libcurl openssl zlib liblzma
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lbz2
+XMLRPC_CFLAGS := $(shell xmlrpc-c-config client --cflags 2>/dev/null)
+XMLRPC_LIBS := $(shell xmlrpc-c-config client --libs 2>/dev/null)
+XMLRPC_SERVER_LIBS := $(shell xmlrpc-c-config abyss-server --libs 2>/dev/null)
+CRITERION_LIBS := $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
+
+WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	-Wold-style-definition -Wvla -Wwrite-strings -Wformat=2 -Wshadow \
+	-Wpointer-arith -Wundef -Wcast-align -Wimplicit-fallthrough \
+	-Wmissing-declarations -Wnested-externs
+# Library headers are not ours to fix: -isystem keeps their warnings out.
+SYS_INCLUDES := $(patsubst -I%,-isystem %,$(filter-out -I/usr/include,$(PKG_CFLAGS) $(XMLRPC_CFLAGS)))
+
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Icommon $(SYS_INCLUDES)
+CFLAGS ?= $(OPT)
+CFLAGS += -std=c11 $(WARNINGS) -fstack-protector-strong -fPIE -MMD -MP $(SANFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+LDLIBS := $(XMLRPC_LIBS) $(PKG_LIBS)
+
+COMMON_SRC := $(wildcard common/*.c)
+TM_SRC := $(wildcard drivers/tm/*.c)
+DS_SRC := $(wildcard drivers/datastore/*.c)
+ONESNAP_SRC := $(wildcard drivers/onesnap/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+HARNESS_SRC := $(wildcard tests/harness/*.c)
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+LIB := $(O)/libqcow2c.a
+PROGRAMS := $(O)/bin/qcow2c-tm $(O)/bin/qcow2c-ds
+ifneq ($(ONESNAP_SRC),)
+PROGRAMS += $(O)/bin/onesnap
+endif
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+HARNESS := $(patsubst tests/harness/%.c,$(O)/harness/%,$(HARNESS_SRC))
+
+.PHONY: all check check-unit check-e2e asan lint install uninstall bench clean conf
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS) $(HARNESS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(call obj,$(COMMON_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/bin/qcow2c-tm: $(call obj,$(TM_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/bin/qcow2c-ds: $(call obj,$(DS_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/bin/onesnap: $(call obj,$(ONESNAP_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test helpers (oned stand-in, transfer-file runner, DS runner...).
+$(O)/harness/%: $(O)/obj/tests/harness/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XMLRPC_SERVER_LIBS) $(LDLIBS)
+
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CRITERION_LIBS) $(XMLRPC_SERVER_LIBS) $(LDLIBS)
+
+check: check-unit check-e2e
+
+check-unit: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
+	@BUILD=$(O) tests/run-unit.sh $(UNIT_TESTS)
+
+check-e2e: $(PROGRAMS) $(HARNESS)
+	@BUILD=$(abspath $(O)) tests/e2e/run.sh
+
+asan:
+	$(MAKE) SAN=1 check
+
+lint:
+	@tests/lint.sh
+
+conf: $(O)/bin/qcow2c-tm
+	$(O)/bin/qcow2c-tm --config | sed 1d > oned-conf/qcow2c.conf.new
+	mv oned-conf/qcow2c.conf.new oned-conf/qcow2c.conf
+
+install: all
+	./install.sh --build $(O)
+
+uninstall:
+	./install.sh --uninstall
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

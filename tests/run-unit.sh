@@ -1,0 +1,27 @@
+#!/bin/bash
+# run-unit.sh - runs the Criterion unit-test binaries given as arguments,
+# with a private sshd on 127.0.0.1 for the tests that reach a host.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-build}
+sshd_dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2c-sshd-XXXXXX")
+trap '"$here/lib/sshd.sh" stop "$sshd_dir"; rm -rf "$sshd_dir"' EXIT
+
+"$here/lib/sshd.sh" start "$sshd_dir" node1 node2 frontend || exit 1
+export QCOW2C_TEST_SSHD=$sshd_dir
+export QCOW2C_TEST_BUILD=$build
+
+failed=()
+for t in "$@"; do
+    echo "== ${t##*/}"
+    if ! "$t" --jobs 2; then
+        failed+=("${t##*/}")
+    fi
+done
+rm -f /tmp/qcow2c-pwned
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "unit tests FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "unit tests: all passed ($# suites)"
