@@ -54,6 +54,8 @@ static struct key keys[] = {
       NULL },
     { "VERIFY_COPIES", K_BOOL, "yes",
       "run 'qemu-img check' on every copied image before it is published", NULL },
+    { "SUPPORTED_FS", K_STR, "ext2,ext3,ext4,xfs",
+      "file systems an empty datablock may be formatted with (FS attribute)", NULL },
     { "HTTP_CONNECT_TIMEOUT", K_UINT, "30", "seconds to connect when downloading an image",
       NULL },
     { "DEBUG", K_BOOL, "no", "log every command run as a DEBUG line (oned.log or VM log)",

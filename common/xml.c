@@ -272,3 +272,116 @@ char *xml_tmpl_end(struct xml_tmpl *t)
     sbuf_addf(&t->buf, "</%s>", t->root);
     return sbuf_detach(&t->buf);
 }
+
+static int set_nodes(xmlXPathObjectPtr o, const char *value)
+{
+    int n = 0;
+
+    if (o->type != XPATH_NODESET || !o->nodesetval)
+        return 0;
+    for (int i = 0; i < o->nodesetval->nodeNr; i++) {
+        xmlNodePtr node = o->nodesetval->nodeTab[i];
+        xmlChar *enc = xmlEncodeSpecialChars(node->doc, (const xmlChar *)value);
+
+        xmlNodeSetContent(node, enc);
+        xmlFree(enc);
+        n++;
+    }
+    return n;
+}
+
+int xml_set(struct xml *x, const char *value, const char *fmt, ...)
+{
+    char expr[1024];
+    va_list ap;
+    xmlXPathObjectPtr o;
+    const char *slash;
+    int n;
+
+    va_start(ap, fmt);
+    vsnprintf(expr, sizeof(expr), fmt, ap);
+    va_end(ap);
+    o = xmlXPathEvalExpression((const xmlChar *)expr, x->ctx);
+    if (!o)
+        return fail("invalid XPath expression %s", expr);
+    n = set_nodes(o, value);
+    xmlXPathFreeObject(o);
+    if (n)
+        return n;
+    /* Create the element: the parent must exist, the last step be a name. */
+    slash = strrchr(expr, '/');
+    if (!slash || slash == expr || strpbrk(slash + 1, "[]@()*"))
+        return fail("no element matches %s", expr);
+    {
+        char parent[1024];
+        xmlNodePtr p;
+
+        snprintf(parent, sizeof(parent), "%.*s", (int)(slash - expr), expr);
+        o = xmlXPathEvalExpression((const xmlChar *)parent, x->ctx);
+        if (!o || o->type != XPATH_NODESET || !o->nodesetval || !o->nodesetval->nodeNr) {
+            xmlXPathFreeObject(o);
+            return fail("no element matches %s", parent);
+        }
+        p = o->nodesetval->nodeTab[0];
+        xmlNewTextChild(p, NULL, (const xmlChar *)slash + 1, (const xmlChar *)value);
+        xmlXPathFreeObject(o);
+    }
+    return 1;
+}
+
+int xml_remove(struct xml *x, const char *fmt, ...)
+{
+    va_list ap;
+    xmlXPathObjectPtr o;
+    int n = 0;
+
+    va_start(ap, fmt);
+    o = eval(x, fmt, ap);
+    va_end(ap);
+    if (o->type == XPATH_NODESET && o->nodesetval) {
+        for (int i = 0; i < o->nodesetval->nodeNr; i++) {
+            xmlNodePtr node = o->nodesetval->nodeTab[i];
+
+            xmlUnlinkNode(node);
+            xmlFreeNode(node);
+            o->nodesetval->nodeTab[i] = NULL;
+            n++;
+        }
+    }
+    xmlXPathFreeObject(o);
+    return n;
+}
+
+int xml_append(struct xml *x, const struct xml *child, const char *fmt, ...)
+{
+    va_list ap;
+    xmlXPathObjectPtr o;
+    int n = 0;
+
+    va_start(ap, fmt);
+    o = eval(x, fmt, ap);
+    va_end(ap);
+    if (o->type == XPATH_NODESET && o->nodesetval && o->nodesetval->nodeNr > 0) {
+        xmlNodePtr copy = xmlDocCopyNode(xmlDocGetRootElement(child->doc), x->doc, 1);
+
+        if (!copy)
+            die("out of memory");
+        xmlAddChild(o->nodesetval->nodeTab[0], copy);
+        n = 1;
+    }
+    xmlXPathFreeObject(o);
+    return n ? 1 : fail("no element to append to");
+}
+
+char *xml_dump(const struct xml *x)
+{
+    xmlBufferPtr b = xmlBufferCreate();
+    char *s;
+
+    if (!b)
+        die("out of memory");
+    xmlNodeDump(b, x->doc, xmlDocGetRootElement(x->doc), 0, 0);
+    s = xstrdup((const char *)xmlBufferContent(b));
+    xmlBufferFree(b);
+    return s;
+}

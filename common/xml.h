@@ -39,6 +39,19 @@ int xml_count(const struct xml *x, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* The first selected element re-serialised, or NULL. */
 char *xml_get_node(const struct xml *x, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* Editing, for the test harness and the oned stand-in. xml_set replaces the
+ * text of every selected element, creating the last path step under its
+ * parent when nothing is selected and the parent exists; xml_remove deletes
+ * every selected node. Both return the number of nodes changed, -1 when the
+ * element could not be created. */
+int xml_set(struct xml *x, const char *value, const char *fmt, ...) PRINTF_LIKE(3, 4);
+int xml_remove(struct xml *x, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Appends a copy of document `child`'s root as the last child of the first
+ * element `fmt` selects. */
+int xml_append(struct xml *x, const struct xml *child, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* The document serialised, without XML declaration. */
+char *xml_dump(const struct xml *x);
+
 /* Appends `s` with &, <, >, " and ' escaped. */
 void xml_escape(struct sbuf *out, const char *s);
 
