@@ -23,7 +23,8 @@ struct key {
 static struct key keys[] = {
     { "ONE_XMLRPC", K_STR, "",
       "oned's XML-RPC endpoint; empty: $ONE_XMLRPC, ~/.one/one_endpoint, "
-      "http://localhost:2633/RPC2, as OpenNebula's own clients look it up", NULL },
+      "/var/lib/one/.one/one_endpoint, http://localhost:2633/RPC2, as OpenNebula's own "
+      "clients look it up", NULL },
     { "ONE_AUTH", K_STR, "",
       "file holding 'user:password' for oned; empty: $ONE_AUTH, ~/.one/one_auth, "
       "/var/lib/one/.one/one_auth", NULL },
@@ -102,7 +103,12 @@ static int parse_value(const char *p, struct sbuf *out)
 {
     p += strspn(p, " \t");
     if (*p != '"') {
-        sbuf_adds(out, p);
+        /* As in a shell, '#' after a blank starts a comment. */
+        for (const char *q = p; *q; q++) {
+            if (*q == '#' && (q == p || q[-1] == ' ' || q[-1] == '\t'))
+                break;
+            sbuf_addch(out, *q);
+        }
         sbuf_rtrim(out);
         return 0;
     }
@@ -184,6 +190,8 @@ int config_load_file(const char *path)
         }
     }
     free(line);
+    if (rc < 0)
+        reset_values(); /* all or nothing: no half-applied file */
     if (rc == 0 && ferror(f))
         rc = fail_errno("cannot read the configuration file %s", path);
     if (rc == 0)

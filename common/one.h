@@ -18,6 +18,9 @@
  * failure whose message becomes the reason and whose code is kept; an
  * XML-RPC <fault> and transport errors (oned down, timeout) are failures with
  * code -1. Each call is bounded by opts->timeout_s.
+ * xmlrpc-c's curl transport looks at the clock every 3 s only, so a call
+ * that times out returns at its first look after timeout_s: up to 3 s late
+ * (never early); on time when timeout_s is a multiple of 3, as the default 60 is.
  */
 #ifndef QCOW2C_ONE_H
 #define QCOW2C_ONE_H
