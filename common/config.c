@@ -257,11 +257,25 @@ const char *config_path(void)
     return loaded_path;
 }
 
+/* Writes `v` as a double-quoted value that parse_value reads back. */
+static void dump_quoted(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            fputc('\\', f);
+        fputc(*v, f);
+    }
+    fputc('"', f);
+}
+
 void config_dump(FILE *f)
 {
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        fprintf(f, "# %s (default: \"%s\")\n", keys[i].help, keys[i].def);
-        fprintf(f, "%s%s=\"%s\"\n\n", keys[i].value ? "" : "#", keys[i].name,
-                value_of(&keys[i]));
+        fprintf(f, "# %s (default: ", keys[i].help);
+        dump_quoted(f, keys[i].def);
+        fprintf(f, ")\n%s%s=", keys[i].value ? "" : "#", keys[i].name);
+        dump_quoted(f, value_of(&keys[i]));
+        fputs("\n\n", f);
     }
 }

@@ -11,7 +11,7 @@ struct xml *ds_input_parse(const char *b64, size_t len)
     struct sbuf raw = SBUF_INIT;
     struct xml *x = NULL;
 
-    while (len && strchr(" \t\r\n", b64[len - 1]))
+    while (len && b64[len - 1] && strchr(" \t\r\n", b64[len - 1]))
         len--;
     if (!len) {
         fail("no driver message on stdin (expected base64 DS_DRIVER_ACTION_DATA)");
@@ -34,10 +34,14 @@ struct xml *ds_input_read(int fd)
     struct sbuf in = SBUF_INIT;
     struct xml *x = NULL;
 
-    if (sbuf_read_fd(&in, fd, MAX_DS_INPUT) < 0)
-        fail_errno("cannot read the driver message on stdin");
-    else
+    if (sbuf_read_fd(&in, fd, MAX_DS_INPUT) < 0) {
+        if (errno == E2BIG)
+            fail("the driver message on stdin is larger than %u MiB", MAX_DS_INPUT >> 20);
+        else
+            fail_errno("cannot read the driver message on stdin");
+    } else {
         x = ds_input_parse(in.buf, in.len);
+    }
     sbuf_release(&in);
     return x;
 }

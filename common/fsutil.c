@@ -18,6 +18,8 @@ int mkdir_p(const char *path, mode_t mode)
     _cleanup_free_ char *p = xstrdup(path);
     struct stat st;
 
+    if (!*path)
+        return fail("cannot create a directory with an empty name");
     for (char *s = p + 1;; s++) {
         if (*s != '/' && *s != '\0')
             continue;
@@ -80,7 +82,14 @@ static int rm_at(int at, const char *name, const char *shown)
 
 int rm_rf(const char *path)
 {
-    return rm_at(AT_FDCWD, path, path);
+    _cleanup_free_ char *p = xstrdup(path);
+    size_t n = strlen(p);
+
+    /* A trailing '/' makes the kernel resolve a symlink ("link/" is its
+     * target): remove the name itself, as for "link". */
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    return rm_at(AT_FDCWD, p, p);
 }
 
 int unlink_if_exists(const char *path)

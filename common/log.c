@@ -71,8 +71,11 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
                      log_action, msg);
     else
         n = snprintf(line, sizeof(line), "%s: %s: %s\n", names[level], log_action, msg);
-    if (n > 0)
-        write_line(line, strnlen(line, sizeof(line)));
+    if (n <= 0)
+        return;
+    if ((size_t)n >= sizeof(line)) /* cut: the line must still end */
+        line[sizeof(line) - 2] = '\n';
+    write_line(line, strnlen(line, sizeof(line)));
 }
 
 void one_log(enum log_level level, const char *fmt, ...)
@@ -164,17 +167,36 @@ void fail_reset(void)
     reason[0] = '\0';
 }
 
+/* oned strips the line and takes "ERROR:", "INFO:"... for a log line. */
+static bool looks_like_log_line(const char *s)
+{
+    static const char *const prefixes[] = { "ERROR:", "WARN:", "INFO:", "DEBUG:" };
+
+    for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+        if (starts_with(s, prefixes[i]))
+            return true;
+    return false;
+}
+
 int report_failure(void)
 {
-    char line[sizeof(reason) + 64];
+    char line[sizeof(reason) + 256];
+    const char *text = reason + strspn(reason, " ");
     int n;
 
-    if (!have_reason)
+    /* A blank reason would leave the user an empty error, and one that looks
+     * like a log line would go to oned.log: both get the action name. */
+    if (!have_reason || !*text)
         n = snprintf(line, sizeof(line), "%s failed\n", log_action);
+    else if (looks_like_log_line(text))
+        n = snprintf(line, sizeof(line), "%s: %s\n", log_action, reason);
     else
         n = snprintf(line, sizeof(line), "%s\n", reason);
-    if (n > 0)
-        write_line(line, strnlen(line, sizeof(line)));
+    if (n <= 0)
+        return 1;
+    if ((size_t)n >= sizeof(line))
+        line[sizeof(line) - 2] = '\n';
+    write_line(line, strnlen(line, sizeof(line)));
     return 1;
 }
 

@@ -52,7 +52,10 @@ static int usage_error(const struct action *a, int argc)
     return 2;
 }
 
-static int run_action(const struct action *a, const char *name, int argc, char **argv)
+/* `argv0` is the program as started (for finding qcow2c.conf); `argv` holds
+ * the arguments after the action name. */
+static int run_action(const struct action *a, const char *name, const char *argv0, int argc,
+                      char **argv)
 {
     struct action_ctx ctx = { .act = a, .name = name, .argc = argc, .argv = argv, .id = -1 };
     int rc;
@@ -71,7 +74,7 @@ static int run_action(const struct action *a, const char *name, int argc, char *
         if (a->flags & ACT_ID_IS_VM)
             log_set_vmid(ctx.id);
     }
-    if (config_load(argv[-1]) < 0)
+    if (config_load(argv0) < 0)
         return report_failure();
     run_default_timeout = config_uint("TIMEOUT");
     if (a->flags & ACT_STDIN_DS) {
@@ -97,7 +100,7 @@ int multicall_main(const char *prog, const struct action *t, size_t n, int argc,
 
     a = find_action(t, n, self);
     if (a)
-        return run_action(a, self, argc - 1, argv + 1);
+        return run_action(a, self, argv[0], argc - 1, argv + 1);
 
     if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
         print_help(prog, t, n);
@@ -124,5 +127,5 @@ int multicall_main(const char *prog, const struct action *t, size_t n, int argc,
         fprintf(stderr, "%s: unknown action '%s' (see %s --help)\n", prog, argv[1], prog);
         return 2;
     }
-    return run_action(a, argv[1], argc - 2, argv + 2);
+    return run_action(a, argv[1], argv[0], argc - 2, argv + 2);
 }

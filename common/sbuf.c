@@ -105,7 +105,7 @@ void sbuf_addf(struct sbuf *sb, const char *fmt, ...)
 
 void sbuf_rtrim(struct sbuf *sb)
 {
-    while (sb->len && strchr(" \t\r\n", sb->buf[sb->len - 1]))
+    while (sb->len && sb->buf[sb->len - 1] && strchr(" \t\r\n", sb->buf[sb->len - 1]))
         sb->len--;
     if (sb->alloc)
         sb->buf[sb->len] = '\0';
@@ -137,14 +137,20 @@ void sbuf_add_oneline(struct sbuf *sb, const char *s, size_t len)
 int sbuf_read_fd(struct sbuf *sb, int fd, size_t max)
 {
     for (;;) {
+        size_t want;
         ssize_t n;
 
-        if (max && sb->len >= max) {
+        /* Never read more than one byte past the limit: that byte tells a
+         * too large input from one of exactly `max` bytes. */
+        if (max && sb->len > max) {
             errno = E2BIG;
             return -1;
         }
         sbuf_grow(sb, 65536);
-        n = read(fd, sb->buf + sb->len, sb->alloc - sb->len - 1);
+        want = sb->alloc - sb->len - 1;
+        if (max && max - sb->len < want)
+            want = max - sb->len + 1;
+        n = read(fd, sb->buf + sb->len, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -153,6 +159,11 @@ int sbuf_read_fd(struct sbuf *sb, int fd, size_t max)
             break;
         sb->len += (size_t)n;
         sb->buf[sb->len] = '\0';
+        if (max && sb->len > max) {
+            sbuf_setlen(sb, max);
+            errno = E2BIG;
+            return -1;
+        }
     }
     return 0;
 }

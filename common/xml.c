@@ -56,9 +56,23 @@ struct xml *xml_parse(const char *buf, size_t len, const char *root)
                             XML_PARSE_NOCDATA);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
+        char msg[sizeof(last_error)];
+        size_t n;
 
-        fail("malformed XML%s%s", e && e->message ? ": " : "",
-             e && e->message ? e->message : last_error);
+        /* libxml2's messages end with a newline: keep the first line only */
+        snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : last_error);
+        msg[strcspn(msg, "\n")] = '\0';
+        n = strlen(msg);
+        while (n && msg[n - 1] == ' ')
+            msg[--n] = '\0';
+        fail("malformed XML%s%s", n ? ": " : "", msg);
+        return NULL;
+    }
+    if (doc->intSubset || doc->extSubset) {
+        /* oned never sends a DTD. Its entities, even left unsubstituted, are
+         * expanded when a node's text is read (1 GB from a 200 kB document). */
+        fail("unexpected XML document: a DTD (<!DOCTYPE ...>) is not accepted");
+        xmlFreeDoc(doc);
         return NULL;
     }
     r = xmlDocGetRootElement(doc);
