@@ -45,7 +45,10 @@ TM_SRC := $(wildcard drivers/tm/*.c)
 DS_SRC := $(wildcard drivers/datastore/*.c)
 ONESNAP_SRC := $(wildcard drivers/onesnap/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-HARNESS_SRC := $(wildcard tests/harness/*.c)
+# tests/harness/NAME.c is a program; NAME_PART.c files are modules shared by
+# the harness programs.
+HARNESS_MOD_SRC := $(wildcard tests/harness/*_*.c)
+HARNESS_SRC := $(filter-out $(HARNESS_MOD_SRC),$(wildcard tests/harness/*.c))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -58,6 +61,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 HARNESS := $(patsubst tests/harness/%.c,$(O)/harness/%,$(HARNESS_SRC))
 
 .PHONY: all check check-unit check-e2e asan lint install uninstall bench clean conf
+.PHONY: deps check-all demo demo-run
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(HARNESS)
@@ -83,7 +87,7 @@ $(O)/bin/onesnap: $(call obj,$(ONESNAP_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Test helpers (oned stand-in, transfer-file runner, DS runner...).
-$(O)/harness/%: $(O)/obj/tests/harness/%.o $(LIB)
+$(O)/harness/%: $(O)/obj/tests/harness/%.o $(call obj,$(HARNESS_MOD_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(XMLRPC_SERVER_LIBS) $(LDLIBS)
 
@@ -91,7 +95,24 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRITERION_LIBS) $(XMLRPC_SERVER_LIBS) $(LDLIBS)
 
-check: check-unit check-e2e
+deps:
+	@tests/deps.sh
+
+# check, asan and demo install the missing Debian packages first and then
+# start a new make: the pkg-config and xmlrpc-c-config flags above are
+# computed when make reads this file, so only a make started after the
+# install sees them.
+check: deps
+	@$(MAKE) --no-print-directory check-all
+
+# Unit tests, then end-to-end: one after the other even under -j (both start
+# sshd), and the end-to-end tests run even when a unit test failed, so that
+# one run shows every failure.
+check-all: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
+	@rc=0; \
+	$(MAKE) --no-print-directory check-unit || rc=1; \
+	$(MAKE) --no-print-directory check-e2e || rc=1; \
+	exit $$rc
 
 check-unit: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
 	@BUILD=$(O) tests/run-unit.sh $(UNIT_TESTS)
@@ -99,8 +120,15 @@ check-unit: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
 check-e2e: $(PROGRAMS) $(HARNESS)
 	@BUILD=$(abspath $(O)) tests/e2e/run.sh
 
-asan:
-	$(MAKE) SAN=1 check
+asan: deps
+	@$(MAKE) --no-print-directory SAN=1 check-all
+
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
+	@if [ -f demo/run.sh ]; then BUILD=$(abspath $(O)) bash demo/run.sh; \
+	else echo "make demo: demo/run.sh does not exist yet; nothing to show" >&2; exit 1; fi
 
 lint:
 	@tests/lint.sh

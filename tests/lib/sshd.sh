@@ -24,7 +24,7 @@ stop() {
 free_port() {
     local p
     for p in $(seq 22220 22320); do
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
         fi
