@@ -6,7 +6,17 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-build}
 sshd_dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2c-sshd-XXXXXX")
-trap '"$here/lib/sshd.sh" stop "$sshd_dir"; rm -rf "$sshd_dir"' EXIT
+# Every test makes its own directories under TMPDIR: one per run, removed at
+# the end (a test's small tmpfs mounts inside it are unmounted first).
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/qcow2c-unit-run-XXXXXX")
+cleanup() {
+    "$here/lib/sshd.sh" stop "$sshd_dir"
+    rm -rf "$sshd_dir"
+    grep -o " $scratch/[^ ]*" /proc/mounts | while read -r m; do umount "$m"; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+export TMPDIR=$scratch
 
 "$here/lib/sshd.sh" start "$sshd_dir" node1 node2 frontend || exit 1
 export QCOW2C_TEST_SSHD=$sshd_dir
