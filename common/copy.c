@@ -111,18 +111,31 @@ static void *read_ahead(void *arg)
     return NULL;
 }
 
+/* Writes one buffer, as few write calls as possible: runs of data blocks go
+ * out together, runs of zero blocks become holes when sparse. */
 static int write_slot(int out, const char *dst, const struct slot *sl, bool sparse,
                       uint64_t *copied)
 {
-    for (size_t off = 0; off < sl->len; off += ZERO_BLOCK) {
+    size_t run = 0, off;
+
+    if (!sparse) {
+        *copied += sl->len;
+        return write_at(out, sl->buf, sl->len, sl->off, dst);
+    }
+    for (off = 0; off < sl->len; off += ZERO_BLOCK) {
         size_t len = sl->len - off < ZERO_BLOCK ? sl->len - off : ZERO_BLOCK;
 
-        if (sparse && all_zero(sl->buf + off, len))
+        if (!all_zero(sl->buf + off, len))
             continue;
-        if (write_at(out, sl->buf + off, len, sl->off + (off_t)off, dst) < 0)
+        if (off > run && write_at(out, sl->buf + run, off - run, sl->off + (off_t)run, dst) < 0)
             return -1;
-        *copied += len;
+        *copied += off - run;
+        run = off + len;
     }
+    if (sl->len > run &&
+        write_at(out, sl->buf + run, sl->len - run, sl->off + (off_t)run, dst) < 0)
+        return -1;
+    *copied += sl->len > run ? sl->len - run : 0;
     return 0;
 }
 

@@ -37,7 +37,9 @@ void sink_free(struct sink *s);
  * With `sparse`, aligned 4 KiB blocks of zeros become holes (lseek) instead
  * of writes, and close() sets the final size with ftruncate so a trailing
  * hole is kept. close() does not fsync and does not close `fd`. `name` is
- * used in messages. */
+ * used in messages. Holes are only made in a regular file, which must be
+ * empty (a skipped block keeps what was there); a device or pipe gets every
+ * byte. A full disk fails with "no space left on the device for '<name>'". */
 struct sink *file_sink_new(int fd, const char *name, bool sparse);
 
 /* Counts and discards (stat of compressed images). */
@@ -56,10 +58,15 @@ int fd_pump(int fd, const char *name, struct sink *to);
 /* Downloads an http:// or https:// URL into `to` (does not close `to`).
  * Follows redirects; fails on HTTP status >= 400 with the status in the
  * reason; connect timeout HTTP_CONNECT_TIMEOUT, whole transfer COPY_TIMEOUT
- * (qcow2c.conf). `max_bytes` > 0 stops after that many bytes (success). */
+ * (qcow2c.conf). `max_bytes` > 0 stops after that many bytes (success).
+ * Also aborts a transfer below 1 KiB/s for 60 s. The bytes are those the
+ * server sends: no Content-Encoding decoding. Reasons name the URL without
+ * its user:password. */
 int http_fetch(const char *url, struct sink *to, uint64_t max_bytes);
 /* HEAD request: Content-Length after redirects. -1 (reason recorded) when
- * the server gives none. */
+ * the server gives none. A HEAD refused with 403/405/501 (URLs signed for
+ * GET only) is retried as a GET that stops after the headers. Limited to
+ * the shorter of TIMEOUT and COPY_TIMEOUT. */
 int http_content_length(const char *url, uint64_t *len);
 bool is_http_url(const char *s);
 
@@ -68,7 +75,7 @@ bool is_http_url(const char *s);
 enum digest_algo { DIGEST_MD5, DIGEST_SHA1, DIGEST_SHA256 };
 /* Passes data through unchanged to `next` and hashes it (digest.c, OpenSSL). */
 struct sink *digest_sink_new(struct sink *next, enum digest_algo algo);
-/* Lower-case hex digest; valid after close(). */
+/* Lower-case hex digest; valid after close() ("" before). */
 const char *digest_sink_hex(struct sink *s);
 /* md5/sha1 of a string, hex (for generated image names). */
 char *digest_hex(enum digest_algo algo, const void *data, size_t len);
@@ -76,11 +83,16 @@ char *digest_hex(enum digest_algo algo, const void *data, size_t len);
 /* Decompresses gzip, bzip2 or xz, detected from the first bytes (magic),
  * into `next`; data in any other format passes through unchanged. With
  * `detect` false everything passes through (NO_DECOMPRESS). Multi-member
- * gzip and multi-stream xz/bzip2 are handled. Truncated or corrupt
+ * gzip and multi-stream xz/bzip2 are handled, and zero bytes after the
+ * last stream are ignored as gzip(1) does (xz: in multiples of 4 bytes,
+ * its stream padding); other data after it fails. Truncated or corrupt
  * compressed data fails with a reason naming the format (unpack.c with
  * unpack_gz.c/unpack_bz2.c/unpack_xz.c, one per library). */
 struct sink *unpack_sink_new(struct sink *next, bool detect);
-/* "gzip", "bzip2", "xz" or "none"; known after the first write. */
+/* "gzip", "bzip2", "xz" or "none"; known after the first write. Exception:
+ * input that so far is only the beginning of a signature (under 10 bytes,
+ * e.g. "BZh") is held back, with "none" reported, until more data or
+ * close() decides. */
 const char *unpack_sink_format(struct sink *s);
 
 #endif

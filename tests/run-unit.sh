@@ -25,7 +25,11 @@ export QCOW2C_TEST_BUILD=$build
 failed=()
 for t in "$@"; do
     echo "== ${t##*/}"
-    if ! "$t" --jobs 2; then
+    # Criterion does not fail a test on a sanitizer report: look for them.
+    if ! "$t" --jobs 2 2>&1 | tee "$scratch/out"; then
+        failed+=("${t##*/}")
+    elif grep -qE 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:' "$scratch/out"; then
+        echo "${t##*/}: sanitizer report (see above)"
         failed+=("${t##*/}")
     fi
 done

@@ -81,9 +81,15 @@ static int read_head(const char *path, bool url, bool decompress, struct head *h
                 break;
             got += (size_t)n;
         }
-        /* A truncated compressed stream is expected here: only the head
-         * matters, so a decoding error past it is ignored. */
-        if (sink_write(h->chain, buf, got) < 0) {
+        if (got < HEAD_INPUT) {
+            /* The whole file is in: decode it to the end, so a short file
+             * and a corrupt one are told apart. */
+            if (sink_write(h->chain, buf, got) < 0 || sink_close(h->chain) < 0)
+                return -1;
+        } else if (sink_write(h->chain, buf, got) < 0) {
+            /* Only the head matters: a compressed stream cut here may fail
+             * to decode further on, which is no error as long as the head
+             * came out. */
             size_t have = 0;
 
             head_sink_data(h->keep, &have);
