@@ -87,7 +87,7 @@ $(O)/bin/onesnap: $(call obj,$(ONESNAP_SRC)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Test helpers (oned stand-in, transfer-file runner, DS runner...).
-$(O)/harness/%: $(O)/obj/tests/harness/%.o $(LIB)
+$(O)/harness/%: $(O)/obj/tests/harness/%.o $(call obj,$(HARNESS_MOD_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(XMLRPC_SERVER_LIBS) $(LDLIBS)
 

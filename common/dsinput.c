@@ -21,7 +21,7 @@ struct xml *ds_input_parse(const char *b64, size_t len)
         fail_context("the driver message on stdin is not valid base64");
         goto out;
     }
-    x = xml_parse(raw.buf, raw.len, "DS_DRIVER_ACTION_DATA");
+    x = xml_doc_parse(raw.buf, raw.len, "DS_DRIVER_ACTION_DATA");
     if (!x)
         fail_context("the driver message on stdin is not a DS_DRIVER_ACTION_DATA document");
 out:

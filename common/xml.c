@@ -39,7 +39,7 @@ static void init_once(void)
     xmlSetGenericErrorFunc(NULL, quiet_error);
 }
 
-struct xml *xml_parse(const char *buf, size_t len, const char *root)
+struct xml *xml_doc_parse(const char *buf, size_t len, const char *root)
 {
     struct xml *x;
     xmlDocPtr doc;

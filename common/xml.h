@@ -4,7 +4,7 @@
  * This is the only file that includes libxml2. Documents are parsed without
  * network access and without entity substitution, then queried with XPath:
  *
- *     struct xml *vm = xml_parse(buf, len, "VM");
+ *     struct xml *vm = xml_doc_parse(buf, len, "VM");
  *     char *tgt = xml_get(vm, "/VM/TEMPLATE/DISK[DISK_ID=%d]/TARGET", disk_id);
  *
  * The format arguments are for numbers only: string data is never spliced
@@ -20,7 +20,7 @@
 struct xml;
 
 /* Parses a document whose root element must be `root` (NULL: any). */
-struct xml *xml_parse(const char *buf, size_t len, const char *root);
+struct xml *xml_doc_parse(const char *buf, size_t len, const char *root);
 void xml_free(struct xml *x);
 
 /* Text of the first node the expression selects, or NULL (missing). An

@@ -28,7 +28,7 @@ PACKAGES=(
     # make lint
     shellcheck cppcheck clang-format
     # tools the test scripts use
-    iproute2 util-linux procps file ca-certificates
+    iproute2 util-linux procps file ca-certificates libxml2-utils
 )
 
 prog=tests/deps.sh

@@ -129,10 +129,6 @@ check_shellcheck() {
 #   unreadVariable        cppcheck 2.10 does not know __attribute__((cleanup)):
 #                         `_cleanup_close_ int fd = -1` is read at scope exit
 #                         (gcc's -Wunused-but-set-variable still checks)
-#   redundantAssignment in common/stream.c: fd_pump() sets rc on a read
-#                         error and then breaks out through `n <= 0 ||`
-#                         before the second assignment; cppcheck does not
-#                         relate the two conditions
 check_cppcheck() {
     section "cppcheck (common/ drivers/)"
     if cppcheck --quiet --error-exitcode=1 --std=c11 --language=c \
@@ -172,9 +168,31 @@ check_format() {
     fi
 }
 
+# A global symbol of ours with the name of one a linked library exports
+# takes that library's place at run time (ELF interposition): xml_parse once
+# replaced libxmlrpc's own and crashed every XML-RPC answer. Build the
+# library and compare its symbols with the libraries the programs load.
+check_symbols() {
+    local ours libs clash
+    section "symbol clashes with linked libraries"
+    make -s build/bin/qcow2c-tm >/dev/null || { failed+=(symbols); return; }
+    ours=$(nm --defined-only build/libqcow2c.a | awk '$2 ~ /^[TDBR]$/ {print $3}' | sort -u)
+    libs=$(ldd build/bin/qcow2c-tm | awk '$3 ~ /^\// {print $3}' |
+        xargs -r nm -D --defined-only 2>/dev/null | awk '{print $3}' | sort -u)
+    clash=$(comm -12 <(printf '%s\n' "$ours") <(printf '%s\n' "$libs"))
+    if [ -n "$clash" ]; then
+        echo "symbols also exported by a linked library (rename ours):"
+        printf '%s\n' "$clash" | sed 's/^/  /'
+        failed+=(symbols)
+    else
+        echo "symbols: no clash"
+    fi
+}
+
 check_banned
 check_shellcheck
 check_cppcheck
+check_symbols
 check_format
 
 echo

@@ -25,6 +25,7 @@
 #include "dsutil.h"
 #include "fsutil.h"
 #include "hostpath.h"
+#include "image.h"
 #include "lock.h"
 #include "log.h"
 #include "qemu_img.h"
@@ -33,6 +34,7 @@
 
 struct cp_job {
     const char *path;     /* IMAGE/PATH */
+    const char *shown;    /* the same for messages (no credentials) */
     bool url;
     bool decompress;
     bool convert;
@@ -42,6 +44,24 @@ struct cp_job {
     char *expect;         /* expected hex digest, or NULL */
     const char *algo_name;
 };
+
+/* IMAGE/PATH as messages show it: a URL without its "user:password@"
+ * (oned writes log lines to oned.log and reasons into the image; http.c
+ * hides credentials in its own reasons the same way). */
+static char *shown_path(const char *path)
+{
+    const char *host = strstr(path, "://");
+    const char *end, *at;
+
+    if (!host)
+        return xstrdup(path);
+    host += 3;
+    end = host + strcspn(host, "/?#");
+    at = memrchr(host, '@', (size_t)(end - host));
+    if (!at)
+        return xstrdup(path);
+    return xasprintf("%.*s%s", (int)(host - path), path, at + 1);
+}
 
 static bool file_is_compressed(int fd)
 {
@@ -82,7 +102,7 @@ static int fetch(struct cp_job *job, const char *tmp, const char *base)
     struct stat st;
 
     if (job->url) {
-        log_info("downloading image %s to the image repository", job->path);
+        log_info("downloading image %s to the image repository", job->shown);
     } else {
         fd = open(job->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
@@ -113,9 +133,60 @@ static int fetch(struct cp_job *job, const char *tmp, const char *base)
     if (fetch_stream(job, fd, tmp, &digest) < 0)
         return -1;
     if (job->expect && strcasecmp(digest, job->expect) != 0)
-        return fail("%s mismatch for %s: expected %s, got %s", job->algo_name, job->path,
+        return fail("%s mismatch for %s: expected %s, got %s", job->algo_name, job->shown,
                     job->expect, digest);
     return 0;
+}
+
+/* An image that names other files would read them once registered (through
+ * the conversion below, or a VM later): another image of this datastore,
+ * which a relative backing name resolves to, or any file of the front-end or
+ * the hosts. Such an image is refused; its standalone copy (qemu-img
+ * convert) can be registered instead. */
+static int refuse_references(const struct cp_job *job, const char *tmp, const char *format)
+{
+    static const char descriptor[] = "# Disk DescriptorFile";
+    char head[sizeof(descriptor) - 1];
+    struct image_info ii;
+    struct cmd c = CMD_INIT;
+    int fd, rc = 0;
+
+    if (streq(format, "raw") || streq(format, "luks"))
+        return 0;
+    if (image_probe_path(tmp, &ii) < 0)
+        return -1;
+    if (ii.backing_file)
+        rc = fail("refusing %s: it has a backing file ('%s'); register a standalone image "
+                  "(qemu-img convert makes one)",
+                  job->shown, ii.backing_file);
+    else if (ii.external_data)
+        rc = fail("refusing %s: its data is in an external data file; register a standalone "
+                  "image (qemu-img convert makes one)",
+                  job->shown);
+    image_info_release(&ii);
+    if (rc < 0 || streq(format, "qcow2"))
+        return rc;
+    fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail_errno("cannot read '%s'", tmp);
+    if (pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+        !memcmp(head, descriptor, sizeof(head)))
+        rc = fail("refusing %s: it is a VMDK descriptor that refers to other files; register "
+                  "a standalone image (qemu-img convert makes one)",
+                  job->shown);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    /* The formats only qemu-img reads (vmdk, qed, vhdx, ...). */
+    qi_info(&c, tmp, 0);
+    rc = cmd_run(&c);
+    if (rc == 0 && (starts_with(c.out.buf, "backing file:") ||
+                    strstr(c.out.buf, "\nbacking file:")))
+        rc = fail("refusing %s: it has a backing file; register a standalone image "
+                  "(qemu-img convert makes one)",
+                  job->shown);
+    cmd_release(&c);
+    return rc;
 }
 
 /* Converts `*tmp` in place (through a second temporary) when the datastore
@@ -159,17 +230,19 @@ static int plan(const struct action_ctx *ctx, const struct ds *ds, struct cp_job
     char *convert = strings[4] = ds_tmpl(ctx->ds, "CONVERT");
     char *itype = strings[5] = img_attr(ctx->ds, "TYPE");
     char *bw = strings[6] = ds_tmpl(ctx->ds, "LIMIT_TRANSFER_BW");
+    char *shown = strings[7] = path ? shown_path(path) : NULL;
     bool file_ds = ds->type == 2;
 
     memset(job, 0, sizeof(*job));
     if (str_empty(path))
         return fail("the image has no PATH to copy from");
     job->path = path;
+    job->shown = shown;
     job->url = is_http_url(path);
     if (!job->url && strstr(path, "://"))
         return fail("unsupported image source '%s': qcow2c copies local files and "
                     "http(s) URLs",
-                    path);
+                    shown);
     if (!job->url && path[0] != '/')
         return fail("the image PATH '%s' is not an absolute path", path);
     /* FILE datastores keep files as given unless told otherwise (fs/cp). */
@@ -194,7 +267,7 @@ int ds_cp(struct action_ctx *ctx)
     struct ds ds;
     struct cp_job job;
     struct lock lk = LOCK_INIT;
-    char *strings[7] = { 0 };
+    char *strings[8] = { 0 };
     _cleanup_free_ char *source = NULL;
     _cleanup_free_ char *final = NULL;
     _cleanup_free_ char *tmp = NULL;
@@ -216,6 +289,7 @@ int ds_cp(struct action_ctx *ctx)
     if (fetch(&job, tmp, ds.base_norm) < 0)
         goto cleanup;
     if (ds_detect_format(tmp, &format, &vsize) < 0 ||
+        refuse_references(&job, tmp, format) < 0 ||
         convert_if_needed(&job, final, &tmp, &format) < 0)
         goto cleanup;
     if (streq(format, "luks")) { /* oned knows LUKS volumes as raw disks */

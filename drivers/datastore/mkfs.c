@@ -92,7 +92,7 @@ static int build(const char *tmp, const char *format, const char *fs, uint64_t s
     conv = xasprintf("%s.conv", tmp);
     if (unlink_if_exists(conv) < 0)
         return -1;
-    qi_convert(&c, tmp, "raw", conv, "qcow2", 0);
+    qi_convert(&c, tmp, "raw", conv, "qcow2", sparse ? 0 : QI_PREALLOC);
     rc = cmd_run(&c);
     cmd_release(&c);
     if (rc == 0 && rename(conv, tmp) < 0)

@@ -158,6 +158,24 @@ static int count_decompressed(const char *path, uint64_t *bytes)
     return rc;
 }
 
+/* IMAGE/PATH as messages show it: a URL without its "user:password@"
+ * (oned writes log lines to oned.log and reasons into the image; http.c
+ * hides credentials in its own reasons the same way). */
+static char *shown_path(const char *path)
+{
+    const char *host = strstr(path, "://");
+    const char *end, *at;
+
+    if (!host)
+        return xstrdup(path);
+    host += 3;
+    end = host + strcspn(host, "/?#");
+    at = memrchr(host, '@', (size_t)(end - host));
+    if (!at)
+        return xstrdup(path);
+    return xasprintf("%.*s%s", (int)(host - path), path, at + 1);
+}
+
 static int size_of(const char *path, bool url, bool decompress, uint64_t *bytes)
 {
     struct head h = { 0 };
@@ -189,9 +207,11 @@ static int size_of(const char *path, bool url, bool decompress, uint64_t *bytes)
     } else if (streq(h.compression, "none")) {
         rc = url ? http_content_length(path, bytes) : (*bytes = (uint64_t)st.st_size, 0);
     } else if (url) {
+        _cleanup_free_ char *shown = shown_path(path);
+
         rc = fail("cannot tell the size of the %s-compressed raw image %s without downloading "
                   "it; give the image SIZE or an uncompressed URL",
-                  h.compression, path);
+                  h.compression, shown);
     } else {
         rc = count_decompressed(path, bytes);
     }
@@ -206,6 +226,7 @@ int ds_stat(struct action_ctx *ctx)
 {
     _cleanup_free_ char *path = img_attr(ctx->ds, "PATH");
     _cleanup_free_ char *nodec = ds_tmpl(ctx->ds, "NO_DECOMPRESS");
+    _cleanup_free_ char *shown = NULL;
     bool url;
     uint64_t bytes = 0;
 
@@ -216,10 +237,11 @@ int ds_stat(struct action_ctx *ctx)
         return fail("the image PATH '%s' is not an absolute path or an http(s) URL", path);
     if (!url && ds_check_restricted(ctx->ds, path) < 0)
         return -1;
+    shown = shown_path(path);
     if (size_of(path, url, !is_yes(nodec), &bytes) < 0)
-        return fail_context("cannot determine the size of %s", path);
+        return fail_context("cannot determine the size of %s", shown);
     if (bytes == 0)
-        return fail("cannot determine the size of %s: it is empty", path);
+        return fail("cannot determine the size of %s: it is empty", shown);
     printf("%llu\n", (unsigned long long)((bytes + (1u << 20) - 1) >> 20));
     return 0;
 }

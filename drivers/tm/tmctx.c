@@ -43,7 +43,7 @@ const struct xml *tm_vm(struct tm *t)
         return NULL;
     if (one_vm_info(t->one, t->vmid, &doc) < 0)
         return NULL;
-    t->vm = xml_parse(doc, strlen(doc), "VM");
+    t->vm = xml_doc_parse(doc, strlen(doc), "VM");
     if (!t->vm)
         fail_context("oned's document for VM %d", t->vmid);
     return t->vm;

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
             free(a);
             free(b);
         }
-    x = xml_parse(text.buf, text.len, NULL);
+    x = xml_doc_parse(text.buf, text.len, NULL);
     if (!x)
         return report_failure();
     for (i = 2; i < argc; i++) {

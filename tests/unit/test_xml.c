@@ -34,7 +34,7 @@ static struct xml *load_fixture(const char *rel, const char *root)
 
     cr_assert_eq(sbuf_read_file(&sb, path, 0), 0, "cannot read fixture %s: %s", path,
                  strerror(errno));
-    x = xml_parse(sb.buf, sb.len, root);
+    x = xml_doc_parse(sb.buf, sb.len, root);
     cr_assert_not_null(x, "%s: %s", path, fail_reason());
     sbuf_release(&sb);
     free(path);
@@ -152,7 +152,7 @@ Test(xml, last_history_record_of_several)
         "<HISTORY><SEQ>1</SEQ><HOSTNAME>node2</HOSTNAME></HISTORY>"
         "<HISTORY><SEQ>2</SEQ><HOSTNAME>node1</HOSTNAME><DS_ID>0</DS_ID></HISTORY>"
         "</HISTORY_RECORDS></VM>";
-    struct xml *vm = xml_parse(doc, sizeof(doc) - 1, "VM");
+    struct xml *vm = xml_doc_parse(doc, sizeof(doc) - 1, "VM");
 
     cr_assert_not_null(vm, "%s", fail_reason());
     assert_get(vm, "node1", "/VM/HISTORY_RECORDS/HISTORY[last()]/HOSTNAME");
@@ -234,7 +234,7 @@ Test(xml, cdata_empty_and_string_function)
 {
     static const char doc[] = "<IMAGE><SOURCE><![CDATA[]]></SOURCE>"
                               "<PATH><![CDATA[/a b/<c>&d]]></PATH><N> 7 </N></IMAGE>";
-    struct xml *x = xml_parse(doc, sizeof(doc) - 1, "IMAGE");
+    struct xml *x = xml_doc_parse(doc, sizeof(doc) - 1, "IMAGE");
     char *s;
 
     cr_assert_not_null(x, "%s", fail_reason());
@@ -283,7 +283,7 @@ Test(xml, get_int_refuses_what_parse_i64_refuses)
 {
     static const char doc[] = "<R><A>0x10</A><B>+1</B><C> 1</C><D>99999999999999999999</D>"
                               "<E>-9223372036854775808</E><F>1e3</F></R>";
-    struct xml *x = xml_parse(doc, sizeof(doc) - 1, "R");
+    struct xml *x = xml_doc_parse(doc, sizeof(doc) - 1, "R");
     long long v = 0;
 
     cr_assert_not_null(x);
@@ -312,7 +312,7 @@ Test(xml, get_node_serialises_the_element)
     cr_assert_not_null(s);
     cr_assert(starts_with(s, "<OS>"), "%s", s);
     cr_assert(ends_with(s, "</OS>"), "%s", s);
-    os = xml_parse(s, strlen(s), "OS");
+    os = xml_doc_parse(s, strlen(s), "OS");
     cr_assert_not_null(os, "%s", fail_reason());
     assert_get(os, "q35", "/OS/MACHINE");
     assert_get(os, "67d97446-2b76-4e26-994f-3e6e08d5750e", "/OS/UUID");
@@ -336,7 +336,7 @@ static void assert_refused(const char *doc, const char *root, const char *reason
 
     fail_reset();
     capture_start();
-    x = xml_parse(doc, strlen(doc), root);
+    x = xml_doc_parse(doc, strlen(doc), root);
     err = capture_end();
     cr_assert_null(x, "'%s' was accepted", doc);
     cr_assert(starts_with(fail_reason(), reason_start), "reason for '%s': '%s'", doc,
@@ -362,7 +362,7 @@ Test(xml, malformed_documents)
 
 Test(xml, malformed_reason_has_no_trailing_blank)
 {
-    cr_assert_null(xml_parse("<VM><ID>1</VM>", 14, "VM"));
+    cr_assert_null(xml_doc_parse("<VM><ID>1</VM>", 14, "VM"));
     cr_assert(!ends_with(fail_reason(), " "), "'%s'", fail_reason());
 }
 
@@ -372,7 +372,7 @@ Test(xml, a_truncated_real_document_is_refused)
     struct sbuf sb = SBUF_INIT;
 
     cr_assert_eq(sbuf_read_file(&sb, path, 0), 0);
-    cr_assert_null(xml_parse(sb.buf, sb.len / 2, "VM"));
+    cr_assert_null(xml_doc_parse(sb.buf, sb.len / 2, "VM"));
     cr_assert(starts_with(fail_reason(), "malformed XML"), "%s", fail_reason());
     sbuf_release(&sb);
     free(path);
@@ -389,7 +389,7 @@ Test(xml, wrong_root)
 
 Test(xml, any_root_when_none_is_required)
 {
-    struct xml *x = xml_parse("<IMAGE><ID>4</ID></IMAGE>", 25, NULL);
+    struct xml *x = xml_doc_parse("<IMAGE><ID>4</ID></IMAGE>", 25, NULL);
 
     cr_assert_not_null(x);
     assert_get(x, "4", "/IMAGE/ID");
@@ -400,7 +400,7 @@ Test(xml, declaration_and_whitespace_are_fine)
 {
     static const char doc[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VM>\n  <ID>3</ID>\n"
                               "  <NAME>\xc3\xa9t\xc3\xa9</NAME>\n</VM>\n";
-    struct xml *x = xml_parse(doc, sizeof(doc) - 1, "VM");
+    struct xml *x = xml_doc_parse(doc, sizeof(doc) - 1, "VM");
 
     cr_assert_not_null(x, "%s", fail_reason());
     assert_get(x, "3", "/VM/ID");
@@ -429,7 +429,7 @@ static void assert_not_read(const char *doc, const char *xpath)
 
     fail_reset();
     capture_start();
-    x = xml_parse(doc, strlen(doc), NULL);
+    x = xml_doc_parse(doc, strlen(doc), NULL);
     if (x) {
         char *s = xml_get(x, "%s", xpath);
         char *all = xml_dump(x);
@@ -526,7 +526,7 @@ static const char billion_laughs[] =
 static void assert_not_expanded(const char *doc)
 {
     long long t0 = monotonic_ms();
-    struct xml *x = xml_parse(doc, strlen(doc), "VM");
+    struct xml *x = xml_doc_parse(doc, strlen(doc), "VM");
 
     if (x) {
         char *s = xml_get(x, "/VM/NAME");
@@ -635,7 +635,7 @@ Test(xml, template_roundtrips_through_the_parser)
         xml_tmpl_add(&t, name, values[i]);
     }
     s = xml_tmpl_end(&t);
-    x = xml_parse(s, strlen(s), "TEMPLATE");
+    x = xml_doc_parse(s, strlen(s), "TEMPLATE");
     cr_assert_not_null(x, "%s: %s", s, fail_reason());
     for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
         char *v = xml_get(x, "/TEMPLATE/V%zu", i);
@@ -666,8 +666,8 @@ Test(xml, set_remove_append_dump)
     static const char doc[] = "<VM><ID>1</ID><TEMPLATE><DISK><DISK_ID>0</DISK_ID></DISK>"
                               "</TEMPLATE></VM>";
     static const char child_doc[] = "<DISK><DISK_ID>1</DISK_ID><SOURCE>/a</SOURCE></DISK>";
-    struct xml *x = xml_parse(doc, sizeof(doc) - 1, "VM");
-    struct xml *child = xml_parse(child_doc, sizeof(child_doc) - 1, "DISK");
+    struct xml *x = xml_doc_parse(doc, sizeof(doc) - 1, "VM");
+    struct xml *child = xml_doc_parse(child_doc, sizeof(child_doc) - 1, "DISK");
     char *s;
 
     cr_assert_not_null(x);
@@ -715,7 +715,7 @@ Test(xml, invalid_xpath_dies_with_one_line)
     pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        struct xml *x = xml_parse("<VM/>", 5, "VM");
+        struct xml *x = xml_doc_parse("<VM/>", 5, "VM");
 
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
