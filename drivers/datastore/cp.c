@@ -143,18 +143,22 @@ static int fetch(struct cp_job *job, const char *tmp, const char *base)
  * which a relative backing name resolves to, or any file of the front-end or
  * the hosts. Such an image is refused; its standalone copy (qemu-img
  * convert) can be registered instead. */
-static int refuse_references(const struct cp_job *job, const char *tmp, const char *format)
+static int refuse_references(const struct cp_job *job, const char *tmp)
 {
     static const char descriptor[] = "# Disk DescriptorFile";
     char head[sizeof(descriptor) - 1];
     struct image_info ii;
     struct cmd c = CMD_INIT;
+    const char *format;
     int fd, rc = 0;
 
-    if (streq(format, "raw") || streq(format, "luks"))
-        return 0;
     if (image_probe_path(tmp, &ii) < 0)
         return -1;
+    format = ii.format; /* static strings */
+    if (streq(format, "raw") || streq(format, "luks")) {
+        image_info_release(&ii);
+        return 0;
+    }
     if (ii.backing_file)
         rc = fail("refusing %s: it has a backing file ('%s'); register a standalone image "
                   "(qemu-img convert makes one)",
@@ -288,8 +292,7 @@ int ds_cp(struct action_ctx *ctx)
         goto out;
     if (fetch(&job, tmp, ds.base_norm) < 0)
         goto cleanup;
-    if (ds_detect_format(tmp, &format, &vsize) < 0 ||
-        refuse_references(&job, tmp, format) < 0 ||
+    if (refuse_references(&job, tmp) < 0 || ds_detect_format(tmp, &format, &vsize) < 0 ||
         convert_if_needed(&job, final, &tmp, &format) < 0)
         goto cleanup;
     if (streq(format, "luks")) { /* oned knows LUKS volumes as raw disks */

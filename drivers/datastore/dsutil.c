@@ -100,14 +100,24 @@ int ds_check_source(const struct ds *ds, const char *source, char **norm)
 }
 
 /* "/a/b" is under "/a/" and "/a" but not under "/ab". */
-static bool under(const char *path, const char *dir)
+static bool prefix_dir(const char *path, const char *d)
 {
-    _cleanup_free_ char *d = path_normalize(dir);
     size_t n = strlen(d);
 
     if (streq(d, "/"))
         return true;
     return !strncmp(path, d, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* `path` is resolved: `dir` is compared as written and resolved too, so
+ * that a directory named through a symlink (a HOME that is a link) covers
+ * what is under its target. */
+static bool under(const char *path, const char *dir)
+{
+    _cleanup_free_ char *d = path_normalize(dir);
+    _cleanup_free_ char *r = realpath(dir, NULL);
+
+    return prefix_dir(path, d) || (r && prefix_dir(path, r));
 }
 
 int ds_check_restricted(const struct xml *msg, const char *path)

@@ -53,17 +53,26 @@ static bool fs_supported(const char *fs)
     return ok;
 }
 
-static int run_mkfs(const char *fs, const char *path)
+/* mke2fs and mkfs.xfs discard the device first, which on a file punches
+ * holes: the allocation SPARSE=NO asked for would be gone. */
+static int run_mkfs(const char *fs, const char *path, bool sparse)
 {
     struct cmd c = CMD_INIT;
     int rc;
 
-    if (streq(fs, "swap"))
+    if (streq(fs, "swap")) {
         strvec_pushl(&c.args, "mkswap", "-L", "swap", path, NULL);
-    else if (streq(fs, "xfs"))
-        strvec_pushl(&c.args, "mkfs.xfs", "-q", "-f", path, NULL);
-    else
-        strvec_pushl(&c.args, "mkfs", "-F", "-q", "-t", fs, path, NULL);
+    } else if (streq(fs, "xfs")) {
+        strvec_pushl(&c.args, "mkfs.xfs", "-q", "-f", NULL);
+        if (!sparse)
+            strvec_push(&c.args, "-K");
+        strvec_push(&c.args, path);
+    } else {
+        strvec_pushl(&c.args, "mkfs", "-F", "-q", "-t", fs, NULL);
+        if (!sparse && starts_with(fs, "ext"))
+            strvec_pushl(&c.args, "-E", "nodiscard", NULL);
+        strvec_push(&c.args, path);
+    }
     rc = cmd_run(&c);
     cmd_release(&c);
     return rc;
@@ -84,7 +93,7 @@ static int build(const char *tmp, const char *format, const char *fs, uint64_t s
     }
     if (make_raw(tmp, size_mb, sparse) < 0)
         return -1;
-    if (!str_empty(fs) && run_mkfs(fs, tmp) < 0)
+    if (!str_empty(fs) && run_mkfs(fs, tmp, sparse) < 0)
         return -1;
     if (!streq(format, "qcow2"))
         return 0;

@@ -2,8 +2,9 @@
  * rm IMAGE_ID  (stdin: DS_DRIVER_ACTION_DATA with IMAGE and DATASTORE)
  *
  * Deletes an image: SOURCE, its snapshot directory SOURCE.snap (the qcow2c
- * layout), SOURCE.md5sum, and any temporary file a failed copy left beside
- * it. stdout: nothing.
+ * layout), SOURCE.md5sum, any temporary file a failed copy left beside it,
+ * and the flattened copies export made (SOURCE.export-<app id>) that the
+ * marketplace did not dispose of. stdout: nothing.
  *
  * Unlike OpenNebula's fs/rm, a SOURCE that is already gone is success: after a
  * failed save-as the image has a SOURCE that was never written (protocol
@@ -14,15 +15,41 @@
  */
 #include "ds_actions.h"
 
+#include <dirent.h>
+
 #include "cleanup.h"
 #include "config.h"
 #include "dsutil.h"
 #include "fsutil.h"
+#include "hostpath.h"
 #include "lock.h"
 #include "log.h"
 
 static const char *const leftovers[] = { "", ".snap", ".md5sum", ".part", ".part.conv",
                                          ".lnk" };
+
+/* SOURCE.export-<app id>[.part]: see export.c. */
+static int rm_exports(const char *norm, bool *any)
+{
+    _cleanup_free_ char *dir = path_dirname(norm);
+    _cleanup_free_ char *prefix = xasprintf("%s.export-", path_basename(norm));
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = 0;
+
+    if (!d)
+        return errno == ENOENT ? 0 : fail_errno("cannot read '%s'", dir);
+    while (rc == 0 && (de = readdir(d))) {
+        if (starts_with(de->d_name, prefix)) {
+            _cleanup_free_ char *p = path_join(dir, de->d_name);
+
+            *any = true;
+            rc = rm_rf(p);
+        }
+    }
+    closedir(d);
+    return rc;
+}
 
 int ds_rm(struct action_ctx *ctx)
 {
@@ -53,6 +80,8 @@ int ds_rm(struct action_ctx *ctx)
         if (rm_rf(p) < 0)
             goto out;
     }
+    if (rm_exports(norm, &any) < 0)
+        goto out;
     if (any)
         log_info("removed %s from the image repository", source);
     else

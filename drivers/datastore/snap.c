@@ -157,10 +157,10 @@ int ds_snap_delete(struct action_ctx *ctx)
         fail("snapshot %d holds the image's current state and cannot be deleted", j.id);
         goto out;
     }
-    if (streq(j.format, "qcow2")) {
-        if (image_probe_path(j.snap, &si) < 0 || detach_children(j.snap, &si, j.snap_dir) < 0)
-            goto out;
-    }
+    /* Whatever FORMAT says: a raw image's snapshots are qcow2 overlays too
+     * when a VM took them (only full copies have no children). */
+    if (image_probe_path(j.snap, &si) < 0 || detach_children(j.snap, &si, j.snap_dir) < 0)
+        goto out;
     if (unlink(j.snap) < 0 && errno != ENOENT) {
         fail_errno("cannot delete '%s'", j.snap);
         goto out;
@@ -177,7 +177,8 @@ static int revert_qcow2(struct snap_job *j)
     _cleanup_free_ char *head = ds_image_head(j->source);
     _cleanup_free_ char *tmp = NULL;
     _cleanup_free_ char *backing = NULL;
-    struct image_info hi;
+    struct image_info hi, si;
+    const char *snap_format;
     struct cmd c = CMD_INIT;
     int rc;
 
@@ -193,10 +194,15 @@ static int revert_qcow2(struct snap_job *j)
     else
         backing = xstrdup(j->snap);
     image_info_release(&hi);
+    /* Snapshot 0 of a raw image is the raw SOURCE itself. */
+    if (image_probe_path(j->snap, &si) < 0)
+        return -1;
+    snap_format = si.format; /* a static string */
+    image_info_release(&si);
     tmp = part_name(head);
     if (unlink_if_exists(tmp) < 0)
         return -1;
-    qi_create_overlay(&c, tmp, backing, "qcow2");
+    qi_create_overlay(&c, tmp, backing, snap_format);
     c.dir = j->snap_dir;
     rc = cmd_run(&c);
     cmd_release(&c);
@@ -205,6 +211,23 @@ static int revert_qcow2(struct snap_job *j)
     if (rc < 0)
         unlink(tmp);
     return rc;
+}
+
+/* Whether the image's current state is a qcow2 overlay in SOURCE.snap: how
+ * a VM's snapshots are kept, whatever the image's FORMAT. */
+static bool head_is_overlay(const struct snap_job *j)
+{
+    _cleanup_free_ char *head = ds_image_head(j->source);
+    struct image_info hi;
+    bool overlay;
+
+    if (streq(head, j->source) || image_probe_path(head, &hi) < 0) {
+        fail_reset();
+        return false;
+    }
+    overlay = hi.backing_file != NULL;
+    image_info_release(&hi);
+    return overlay;
 }
 
 static int revert_raw(struct snap_job *j)
@@ -232,7 +255,7 @@ int ds_snap_revert(struct action_ctx *ctx)
         fail_errno("snapshot %d of image %d is missing (%s)", j.id, ctx->id, j.snap);
         goto out;
     }
-    rc = streq(j.format, "qcow2") ? revert_qcow2(&j) : revert_raw(&j);
+    rc = streq(j.format, "qcow2") || head_is_overlay(&j) ? revert_qcow2(&j) : revert_raw(&j);
 out:
     job_close(&j);
     return rc;
@@ -243,6 +266,8 @@ int ds_snap_flatten(struct action_ctx *ctx)
     struct snap_job j;
     struct image_info si = { 0 };
     _cleanup_free_ char *tmp = NULL;
+    _cleanup_free_ char *snap_real = NULL;
+    _cleanup_free_ char *source_real = NULL;
     int rc = -1;
 
     if (job_open(ctx, &j) < 0)
@@ -257,17 +282,22 @@ int ds_snap_flatten(struct action_ctx *ctx)
         goto out;
     }
     tmp = part_name(j.source);
-    if (unlink_if_exists(tmp) < 0)
+    if (unlink_if_exists(tmp) < 0 || image_probe_path(j.snap, &si) < 0)
         goto out;
-    if (streq(j.format, "qcow2")) {
+    snap_real = realpath(j.snap, NULL);
+    source_real = realpath(j.source, NULL);
+    if (snap_real && source_real && streq(snap_real, source_real)) {
+        /* Snapshot 0 -> SOURCE: SOURCE already holds it. */
+    } else if (streq(j.format, "qcow2") || si.backing_file) {
+        /* An overlay (a raw image's snapshots are overlays too when a VM
+         * took them) is flattened into the image's own format. */
+        const char *out_fmt = streq(j.format, "raw") ? "raw" : "qcow2";
         struct cmd c = CMD_INIT;
 
-        if (image_probe_path(j.snap, &si) < 0)
-            goto out;
-        qi_convert(&c, j.snap, si.format, tmp, "qcow2", j.ds.sparse ? 0 : QI_PREALLOC);
+        qi_convert(&c, j.snap, si.format, tmp, out_fmt, j.ds.sparse ? 0 : QI_PREALLOC);
         rc = cmd_run(&c);
         cmd_release(&c);
-        if (rc < 0 || (rc = ds_verify_and_publish(tmp, j.source, "qcow2")) < 0) {
+        if (rc < 0 || (rc = ds_verify_and_publish(tmp, j.source, out_fmt)) < 0) {
             unlink(tmp);
             goto out;
         }
