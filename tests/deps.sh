@@ -29,6 +29,18 @@ PACKAGES=(
     shellcheck cppcheck clang-format
     # tools the test scripts use
     iproute2 util-linux procps file ca-certificates libxml2-utils
+    # a real libvirt-managed QEMU guest for the live-disk tests (tests/lib/guest.sh):
+    # libvirtd + virtlogd and virsh; QEMU with software emulation (no /dev/kvm)
+    libvirt-daemon-system libvirt-clients qemu-system-x86
+    # the guest's kernel and its virtio/ext4 modules (/boot, /lib/modules; its
+    # install also builds the host's initramfs; this whole list, 75 MB, took a
+    # minute to install); kmod resolves the module dependencies; the
+    # dynamic busybox and its libraries are the guest's userland (not
+    # busybox-static: it replaces busybox and rebuilds the host's initramfs);
+    # cpio packs the guest's initramfs; mkfs.ext4 -d makes its disk
+    linux-image-amd64 kmod busybox cpio e2fsprogs
+    # qemu-ga, copied into the guest's initramfs, so that virsh domfsfreeze works
+    qemu-guest-agent
 )
 
 prog=tests/deps.sh
