@@ -13,7 +13,12 @@ static void setup(void)
     dir = test_tmpdir();
 }
 
-TestSuite(copy, .init = setup, .timeout = 60);
+static void teardown(void)
+{
+    free(dir);
+}
+
+TestSuite(copy, .init = setup, .fini = teardown, .timeout = 60);
 
 /* 64 MiB file: data at 0, 10 MiB and the last MiB; holes elsewhere. */
 static char *make_sparse(void)
@@ -60,6 +65,8 @@ Test(copy, sparse_copy_keeps_content_and_holes)
                  (long long)st.st_blocks * 512);
     cr_assert(r.data_bytes <= (4u << 20) || streq(r.method, "reflink"), "%s copied %llu",
               r.method, (unsigned long long)r.data_bytes);
+    free(src);
+    free(dst);
 }
 
 Test(copy, preallocated_copy_allocates_everything)
@@ -73,6 +80,8 @@ Test(copy, preallocated_copy_allocates_everything)
     assert_same(src, dst);
     cr_assert_eq(stat(dst, &st), 0);
     cr_assert_geq(st.st_blocks * 512, 64 << 20);
+    free(src);
+    free(dst);
 }
 
 Test(copy, existing_destination_is_refused_and_kept)
@@ -86,6 +95,9 @@ Test(copy, existing_destination_is_refused_and_kept)
     cr_assert_eq(copy_file(src, dst, true, &r), -1);
     cr_assert_eq(sbuf_read_file(&got, dst, 0), 0);
     cr_assert_str_eq(got.buf, "precious");
+    sbuf_release(&got);
+    free(src);
+    free(dst);
 }
 
 Test(copy, missing_source_is_a_reason)
@@ -96,6 +108,7 @@ Test(copy, missing_source_is_a_reason)
     cr_assert_eq(copy_file("/nonexistent/src", dst, true, &r), -1);
     cr_assert(strstr(fail_reason(), "cannot open '/nonexistent/src'"), "%s", fail_reason());
     cr_assert(access(dst, F_OK) < 0);
+    free(dst);
 }
 
 Test(copy, empty_file)
@@ -109,6 +122,8 @@ Test(copy, empty_file)
     cr_assert_eq(copy_file(src, dst, true, &r), 0, "%s", fail_reason());
     cr_assert_eq(stat(dst, &st), 0);
     cr_assert_eq(st.st_size, 0);
+    free(src);
+    free(dst);
 }
 
 Test(copy, full_file_system_fails_and_leaves_nothing)
@@ -136,4 +151,7 @@ Test(copy, full_file_system_fails_and_leaves_nothing)
     strvec_pushl(&c.args, "umount", mnt, NULL);
     cmd_run(&c);
     cmd_release(&c);
+    free(mnt);
+    free(src);
+    free(dst);
 }

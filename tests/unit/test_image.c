@@ -6,6 +6,9 @@
 #include "run.h"
 
 static char *dir;
+/* Paths made by make(), freed after each test. */
+static char *made[16];
+static size_t nmade;
 
 static void setup(void)
 {
@@ -13,7 +16,14 @@ static void setup(void)
     dir = test_tmpdir();
 }
 
-TestSuite(image, .init = setup, .timeout = 60);
+static void teardown(void)
+{
+    while (nmade)
+        free(made[--nmade]);
+    free(dir);
+}
+
+TestSuite(image, .init = setup, .fini = teardown, .timeout = 60);
 
 static char *make(const char *name, const char *const *qemu_img_args)
 {
@@ -26,6 +36,8 @@ static char *make(const char *name, const char *const *qemu_img_args)
     c.dir = dir;
     cr_assert_eq(cmd_run(&c), 0, "%s", fail_reason());
     cmd_release(&c);
+    cr_assert_lt(nmade, ARRAY_SIZE(made));
+    made[nmade++] = path;
     return path;
 }
 
@@ -121,6 +133,8 @@ Test(image, raw_is_its_length_and_other_formats_by_magic)
     const char *vhdx[] = { "create", "-q", "-f", "vhdx", "-o", "size=1M", NULL };
     struct image_info ii;
     char *raw = xasprintf("%s/plain", dir);
+
+    made[nmade++] = raw;
 
     test_write_file(raw, "hello, not an image");
     cr_assert_eq(image_probe_path(raw, &ii), 0);

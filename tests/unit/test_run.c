@@ -106,6 +106,10 @@ Test(run, timeout_kills_the_whole_group)
     cr_assert(!process_alive((pid_t)strtol(pid.buf, NULL, 10)), "grandchild %s survived",
               pid.buf);
     cmd_release(&c);
+    sbuf_release(&pid);
+    free(script);
+    free(pidfile);
+    free(dir);
 }
 
 Test(run, stdin_data_reaches_the_child)
@@ -199,6 +203,9 @@ Test(run, stdout_to_a_file)
     cr_assert_eq(sbuf_read_file(&got, path, 0), 0);
     cr_assert_str_eq(got.buf, "to file");
     cmd_release(&c);
+    sbuf_release(&got);
+    free(path);
+    free(dir);
 }
 
 Test(run, stderr_keeps_the_tail)
