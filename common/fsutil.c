@@ -143,7 +143,7 @@ int fs_free_bytes(const char *path, uint64_t *free_bytes)
 
 int symlink_replace(const char *target, const char *path)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.lnk", path);
+    _cleanup_free_ char *tmp = xasprintf("%s.lnk.%ld", path, (long)getpid());
 
     if (unlink_if_exists(tmp) < 0)
         return -1;

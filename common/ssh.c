@@ -140,6 +140,35 @@ static int write_all(int fd, const char *s, size_t len)
 enum exchange { EX_DONE, EX_TIMEOUT, EX_LOST, EX_TOO_MUCH };
 
 /* Sends one line and reads both streams until both markers arrive. */
+/*
+ * When the session dies, ssh's own reason ("Connection refused", "Host key
+ * verification failed") is still on its way through the stderr pipe: stdout
+ * may close first, or the write may hit a closed pipe before ssh has said
+ * anything.  Read stderr to its end, briefly, so the reason is not lost.
+ */
+static enum exchange lost(struct rsh *r, struct cmd *c)
+{
+    long long deadline = monotonic_ms() + 2000;
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = { .fd = r->ch.err, .events = POLLIN };
+        long long left = deadline - monotonic_ms();
+        ssize_t n;
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        n = read(r->ch.err, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (c->err.len < (64u << 10))
+            sbuf_add(&c->err, buf, (size_t)n);
+    }
+    return EX_LOST;
+}
+
 static enum exchange exchange(struct rsh *r, const char *line, struct cmd *c, unsigned timeout)
 {
     long long deadline = monotonic_ms() + (long long)timeout * 1000;
@@ -149,7 +178,7 @@ static enum exchange exchange(struct rsh *r, const char *line, struct cmd *c, un
     char buf[65536];
 
     if (write_all(r->ch.in, line, strlen(line)) < 0)
-        return EX_LOST;
+        return lost(r, c);
     while (!out_done || !err_done) {
         struct pollfd p[2] = { { .fd = r->ch.out, .events = POLLIN },
                                { .fd = r->ch.err, .events = POLLIN } };
@@ -166,7 +195,7 @@ static enum exchange exchange(struct rsh *r, const char *line, struct cmd *c, un
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc < 0)
-            return EX_LOST;
+            return lost(r, c);
         for (int i = 0; i < 2; i++) {
             struct sbuf *sb = i ? &c->err : &c->out;
             ssize_t n;
@@ -177,7 +206,7 @@ static enum exchange exchange(struct rsh *r, const char *line, struct cmd *c, un
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
-                return EX_LOST;
+                return lost(r, c);
             sbuf_add(sb, buf, (size_t)n);
             if (i == 0) {
                 int st = take_status_mark(sb, r->mark);
@@ -302,27 +331,30 @@ int rsh_run_status(struct rsh *r, struct cmd *c)
 {
     struct sbuf line = SBUF_INIT, what = SBUF_INIT;
     struct strvec full = STRVEC_INIT;
-    const char *const *argv = c->args.v;
     unsigned timeout = c->timeout_s ? c->timeout_s : run_default_timeout;
     int rc;
 
     if (c->in || c->in_fd >= 0 || c->out_fd >= 0)
         die("internal error: rsh_run does not forward streams");
+    /* The host bounds the command itself too: when this action is killed,
+     * the remote shell only notices after the running command ends, and an
+     * orphan must not run unbounded. Our own limit strikes first. */
+    strvec_pushl(&full, "timeout", "-k", "10", NULL);
+    strvec_pushf(&full, "%u", timeout + 5);
     /* Environment for a remote command travels as env(1) words. */
     if (c->env.nr) {
         strvec_push(&full, "env");
         strvec_pushv(&full, c->env.v);
-        strvec_pushv(&full, c->args.v);
-        argv = full.v;
     }
-    cmd_render(&what, argv, 200);
+    strvec_pushv(&full, c->args.v);
+    cmd_render(&what, c->args.v, 200);
     log_debug("on %s: %s", r->host, what.buf);
     if (c->dir) {
         sbuf_adds(&line, "cd ");
         sq_quote(&line, c->dir);
         sbuf_adds(&line, " && ");
     }
-    sq_quote_argv(&line, argv);
+    sq_quote_argv(&line, full.v);
     sbuf_addf(&line, " </dev/null; printf '\\n%s %%d\\n' \"$?\"; printf '\\n%s\\n' >&2\n",
               r->mark, r->mark);
     if (line.len > MAX_LINE) {

@@ -73,7 +73,7 @@ bool is_http_url(const char *s);
 /* ---- filters ---- */
 
 enum digest_algo { DIGEST_MD5, DIGEST_SHA1, DIGEST_SHA256 };
-/* Passes data through unchanged to `next` and hashes it (digest.c, OpenSSL). */
+/* Passes data through unchanged to `next` and hashes it (crypto.c, OpenSSL). */
 struct sink *digest_sink_new(struct sink *next, enum digest_algo algo);
 /* Lower-case hex digest; valid after close() ("" before). */
 const char *digest_sink_hex(struct sink *s);
@@ -87,7 +87,7 @@ char *digest_hex(enum digest_algo algo, const void *data, size_t len);
  * last stream are ignored as gzip(1) does (xz: in multiples of 4 bytes,
  * its stream padding); other data after it fails. Truncated or corrupt
  * compressed data fails with a reason naming the format (unpack.c with
- * unpack_gz.c/unpack_bz2.c/unpack_xz.c, one per library). */
+ * gz.c/unpack_bz2.c/unpack_xz.c, one per library). */
 struct sink *unpack_sink_new(struct sink *next, bool detect);
 /* "gzip", "bzip2", "xz" or "none"; known after the first write. Exception:
  * input that so far is only the beginning of a signature (under 10 bytes,

@@ -1,6 +1,6 @@
 /*
  * unpack_priv.h - what unpack.c expects of a decompressor: one per library
- * (unpack_gz.c: zlib, unpack_bz2.c: libbz2, unpack_xz.c: liblzma).
+ * (gz.c: zlib, unpack_bz2.c: libbz2, unpack_xz.c: liblzma).
  *
  * unpack.c recognises the format and then hands every byte of the stream,
  * from the first, to the decoder. The decoder pushes what it decodes into

@@ -265,47 +265,64 @@ int host_read_file(struct host *h, const char *path, struct sbuf *out)
 
 /* ---- changes ---- */
 
+/* On the front-end itself these are system calls (common/fsutil.h); on a
+ * host each is one command. Temporary names carry the remote shell's pid, so
+ * an orphaned command of a killed earlier attempt (it runs on until its time
+ * limit) never shares a name with the retry. */
+
 int host_mkdir_p(struct host *h, const char *dir)
 {
+    if (h->local)
+        return mkdir_p(dir, 0755);
     return host_runl(h, "mkdir", "-p", "--", dir, NULL);
 }
 
 int host_rm_rf(struct host *h, const char *path)
 {
+    if (h->local)
+        return rm_rf(path);
     return host_runl(h, "rm", "-rf", "--", path, NULL);
 }
 
+static const char symlink_script[] =
+    "ln -s -- \"$1\" \"$2.lnk.$$\" && mv -fT -- \"$2.lnk.$$\" \"$2\" || "
+    "{ rm -f -- \"$2.lnk.$$\"; exit 1; }";
+
 int host_symlink(struct host *h, const char *target, const char *link)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.lnk", link);
-
-    if (host_runl(h, "rm", "-f", "--", tmp, NULL) < 0 ||
-        host_runl(h, "ln", "-s", "--", target, tmp, NULL) < 0)
-        return -1;
-    return host_rename(h, tmp, link);
+    if (h->local)
+        return symlink_replace(target, link);
+    return host_runl(h, "sh", "-c", symlink_script, "sh", target, link, NULL);
 }
 
 int host_rename(struct host *h, const char *from, const char *to)
 {
+    if (h->local)
+        return rename(from, to) < 0 ? fail_errno("cannot rename '%s' to '%s'", from, to) : 0;
     return host_runl(h, "mv", "-fT", "--", from, to, NULL);
 }
 
 int host_sync(struct host *h, const char *path)
 {
+    if (h->local)
+        return fsync_path(path);
     return host_runl(h, "sync", "--", path, NULL);
 }
+
+static const char publish_script[] = "sync -- \"$1\" && mv -fT -- \"$1\" \"$2\" && sync -- \"$3\"";
 
 int host_publish(struct host *h, const char *tmp, const char *final)
 {
     _cleanup_free_ char *dir = path_dirname(final);
 
-    if (host_sync(h, tmp) < 0 || host_rename(h, tmp, final) < 0)
-        return -1;
-    return host_sync(h, dir);
+    if (h->local)
+        return publish(tmp, final);
+    return host_runl(h, "sh", "-c", publish_script, "sh", tmp, final, dir, NULL);
 }
 
-static const char write_script[] = "printf '%s' \"$1\" > \"$2.part\" && sync -- \"$2.part\" && "
-                                   "mv -fT -- \"$2.part\" \"$2\"";
+static const char write_script[] =
+    "printf '%s' \"$1\" > \"$2.part.$$\" && sync -- \"$2.part.$$\" && "
+    "mv -fT -- \"$2.part.$$\" \"$2\" || { rm -f -- \"$2.part.$$\"; exit 1; }";
 
 int host_write_file(struct host *h, const char *path, const char *data)
 {

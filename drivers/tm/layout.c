@@ -2,6 +2,7 @@
 #include "layout.h"
 
 #include "cleanup.h"
+#include "config.h"
 #include "hostpath.h"
 #include "log.h"
 #include "num.h"
@@ -134,12 +135,23 @@ static int layout_complete(struct host *h, const struct layout *l, const char *b
     return 0;
 }
 
+static const char reset_script[] = "rm -rf -- \"$1\" && rm -f -- \"$2\" && mkdir -p -- \"$1\"";
+
 /* Starts a fresh layout: nothing of a previous attempt survives. */
 static int layout_reset(struct host *h, const struct layout *l)
 {
-    if (host_rm_rf(h, l->snap_dir) < 0 || host_runl(h, "rm", "-f", "--", l->disk, NULL) < 0)
+    if (!host_is_local(h))
+        return host_runl(h, "sh", "-c", reset_script, "sh", l->snap_dir, l->disk, NULL);
+    if (host_rm_rf(h, l->snap_dir) < 0 || host_rm_rf(h, l->disk) < 0)
         return -1;
     return host_mkdir_p(h, l->snap_dir);
+}
+
+/* A unique temporary for file 0: an orphaned command of a killed attempt
+ * may still be writing the previous one. */
+static char *part_for(const struct layout *l)
+{
+    return xasprintf("%s/0.part.%ld", l->snap_dir, (long)getpid());
 }
 
 /* Publishes the built file 0 and points disk.N at it. */
@@ -156,7 +168,7 @@ static int layout_finish(struct host *h, const struct layout *l, const char *tmp
 int layout_make_overlay(struct host *h, const struct layout *l, const char *backing,
                         const char *backing_fmt)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s/0.part", l->snap_dir);
+    _cleanup_free_ char *tmp = part_for(l);
     struct cmd c = CMD_INIT;
     bool complete;
     int rc;
@@ -176,7 +188,7 @@ int layout_make_overlay(struct host *h, const struct layout *l, const char *back
 int layout_make_copy(struct host *h, const struct layout *l, const char *src,
                      const char *src_fmt, bool sparse)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s/0.part", l->snap_dir);
+    _cleanup_free_ char *tmp = part_for(l);
     struct cmd c = CMD_INIT;
     bool complete;
     int rc;
@@ -190,5 +202,12 @@ int layout_make_copy(struct host *h, const struct layout *l, const char *src,
     qi_convert(&c, src, src_fmt, tmp, "qcow2", sparse ? 0 : QI_PREALLOC);
     rc = host_run(h, &c);
     cmd_release(&c);
+    if (rc == 0 && config_bool("VERIFY_COPIES")) {
+        qi_check(&c, tmp, "qcow2", 0);
+        rc = host_run_status(h, &c);
+        if (rc == 0 && !qi_check_ok(c.status))
+            rc = cmd_fail(&c), fail_context("the copy of %s failed its check", src);
+        cmd_release(&c);
+    }
     return rc < 0 ? -1 : layout_finish(h, l, tmp);
 }

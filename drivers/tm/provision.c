@@ -91,7 +91,7 @@ int prov_symlink(struct host *h, const char *target, const char *link)
  * part to copy into. Prints "kept" when $2 is already a complete copy. */
 static const char copy_script[] =
     "if [ -f \"$2\" ] && [ ! -L \"$2\" ]; then "
-    "d=$(stat -c '%Y %s' -- \"$2\") && s=$(stat -L -c '%Y %s' -- \"$1\") || exit 1; "
+    "d=$(stat -c '%.9Y %s' -- \"$2\") && s=$(stat -L -c '%.9Y %s' -- \"$1\") || exit 1; "
     "if [ \"$d\" = \"$s\" ] || [ \"$d\" = \"${s%% *} $3\" ]; then echo kept; exit 0; fi; "
     "fi; "
     "rm -f -- \"$2\".part* && cp -- \"$1\" \"$4\" || { rm -f -- \"$4\"; exit 1; }";

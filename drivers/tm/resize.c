@@ -24,8 +24,6 @@
 #include "log.h"
 #include "provision.h"
 
-#define LCM_DISK_RESIZE_UNDEPLOYED 64
-
 /* HOST, or the front-end when the disk is only there (see above). */
 static struct host *where(struct tm *t, const struct vm_path *vp, int lcm)
 {

@@ -523,17 +523,25 @@ Test(fsutil, symlink_replace_creates_and_replaces)
 Test(fsutil, symlink_replace_cleans_a_leftover_temporary)
 {
     char *link = at("disk.1");
-    char *lnk = xasprintf("%s.lnk", link);
+    char *lnk = xasprintf("%s.lnk.%ld", link, (long)getpid());
+    char *other = xasprintf("%s.lnk.%ld", link, (long)getpid() + 1);
     char *t;
 
+    /* Our own leftover is replaced; another process's temporary, possibly
+     * mid-rename in a concurrent action, is not touched. */
     cr_assert_eq(symlink("stale", lnk), 0);
+    cr_assert_eq(symlink("theirs", other), 0);
     cr_assert_eq(symlink_replace("fresh", link), 0, "%s", fail_reason());
     t = link_target(link);
     cr_assert_str_eq(t, "fresh");
     free(t);
     cr_assert(!exists(lnk));
+    t = link_target(other);
+    cr_assert_str_eq(t, "theirs");
+    free(t);
     free(link);
     free(lnk);
+    free(other);
 }
 
 Test(fsutil, symlink_replace_over_a_file)

@@ -271,3 +271,19 @@ Test(ssh, option_injection_in_host_is_refused)
     cr_assert(ssh_host_valid("node-1.example.org"));
     cr_assert(ssh_host_valid("10.0.0.7"));
 }
+
+Test(ssh, remote_commands_carry_their_own_time_limit)
+{
+    struct rsh *r = rsh_open("node1");
+    struct cmd c = CMD_INIT;
+
+    cr_assert_not_null(r, "%s", fail_reason());
+    /* An orphan of a killed action must not outlive its limit on the host:
+     * the remote command runs under timeout(1), a little above ours. */
+    strvec_pushl(&c.args, "sh", "-c", "tr '\\0' ' ' < /proc/$PPID/cmdline", NULL);
+    c.timeout_s = 7;
+    cr_assert_eq(rsh_run(r, &c), 0, "%s", fail_reason());
+    cr_assert(starts_with(c.out.buf, "timeout -k 10 12 sh -c "), "parent: '%s'", c.out.buf);
+    cmd_release(&c);
+    rsh_close(r);
+}

@@ -1,7 +1,16 @@
-/* test_digest.c - MD5/SHA1/SHA256 of strings and streams, against the
- * published test vectors (RFC 1321, FIPS 180-2). */
+/* test_crypto.c - MD5/SHA1/SHA256 of strings and streams, against the
+ * published test vectors (RFC 1321, FIPS 180-2); RSA public-key encryption
+ * decrypted again with the private key; zlib compression inflated again. */
 #include "testlib.h"
 
+#include <openssl/core_names.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <zlib.h>
+
+#include "crypto.h"
+#include "gz.h"
 #include "stream.h"
 
 TestSuite(digest, .timeout = 60);
@@ -172,4 +181,110 @@ Test(digest, hex_is_lower_case_of_the_right_length)
         cr_assert_eq(strspn(hex, "0123456789abcdef"), lens[i], "%s", hex);
         free(hex);
     }
+}
+
+/* ---- RSA: what pubkey_encrypt seals, the private key opens ---- */
+
+/* PKCS#1 "RSA PUBLIC KEY" (what onemonitord writes) or SPKI "PUBLIC KEY". */
+static char *public_pem(EVP_PKEY *key, bool pkcs1, size_t *len)
+{
+    OSSL_ENCODER_CTX *ec = OSSL_ENCODER_CTX_new_for_pkey(
+        key, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "PEM",
+        pkcs1 ? "type-specific" : "SubjectPublicKeyInfo", NULL);
+    unsigned char *data = NULL;
+    char *copy;
+
+    cr_assert(ec && OSSL_ENCODER_to_data(ec, &data, len));
+    OSSL_ENCODER_CTX_free(ec);
+    copy = xmalloc(*len + 1);
+    memcpy(copy, data, *len);
+    copy[*len] = 0;
+    OPENSSL_free(data);
+    cr_assert(strstr(copy, pkcs1 ? "BEGIN RSA PUBLIC KEY" : "BEGIN PUBLIC KEY"), "%s", copy);
+    return copy;
+}
+
+static void decrypt_blocks(EVP_PKEY *key, const struct sbuf *ct, struct sbuf *pt)
+{
+    size_t ks = (size_t)EVP_PKEY_get_size(key);
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(key, NULL);
+
+    cr_assert(pc && EVP_PKEY_decrypt_init(pc) > 0 &&
+              EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) > 0);
+    cr_assert_eq(ct->len % ks, 0, "ciphertext of %zu bytes is not whole blocks", ct->len);
+    for (size_t off = 0; off < ct->len; off += ks) {
+        size_t n = ks;
+
+        sbuf_grow(pt, ks);
+        cr_assert(EVP_PKEY_decrypt(pc, (unsigned char *)pt->buf + pt->len, &n,
+                                   (const unsigned char *)ct->buf + off, ks) > 0);
+        sbuf_setlen(pt, pt->len + n);
+    }
+    EVP_PKEY_CTX_free(pc);
+}
+
+Test(digest, rsa_blocks_open_with_the_private_key)
+{
+    EVP_PKEY *key = EVP_RSA_gen(1024);
+    struct sbuf msg = SBUF_INIT, ct = SBUF_INIT, pt = SBUF_INIT;
+    struct pubkey *pk;
+    size_t len;
+    char *pem;
+
+    cr_assert_not_null(key);
+    /* 1000 bytes: several 117-byte blocks and a short last one */
+    for (int i = 0; i < 1000; i++)
+        sbuf_addch(&msg, (char)('a' + i % 26));
+    for (int pkcs1 = 0; pkcs1 < 2; pkcs1++) {
+        pem = public_pem(key, pkcs1, &len);
+        pk = pubkey_from_pem(pem, len);
+        cr_assert_not_null(pk, "%s", fail_reason());
+        sbuf_reset(&ct);
+        sbuf_reset(&pt);
+        cr_assert_eq(pubkey_encrypt(pk, msg.buf, msg.len, &ct), 0, "%s", fail_reason());
+        cr_assert_eq(ct.len, 9 * 128u);
+        decrypt_blocks(key, &ct, &pt);
+        cr_assert_eq(pt.len, msg.len);
+        cr_assert_eq(memcmp(pt.buf, msg.buf, msg.len), 0);
+        pubkey_free(pk);
+        free(pem);
+    }
+    sbuf_release(&msg);
+    sbuf_release(&ct);
+    sbuf_release(&pt);
+    EVP_PKEY_free(key);
+}
+
+Test(digest, pubkey_refuses_what_is_no_key)
+{
+    static const char junk[] = "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n";
+
+    cr_assert_null(pubkey_from_pem(junk, sizeof(junk) - 1));
+    cr_assert(strstr(fail_reason(), "not a PEM RSA public key"), "%s", fail_reason());
+    fail_reset();
+    cr_assert_null(pubkey_from_pem("", 0));
+    fail_reset();
+    pubkey_free(NULL);
+}
+
+Test(digest, zlib_compress_inflates_back)
+{
+    struct sbuf in = SBUF_INIT, z = SBUF_INIT;
+    unsigned char *back;
+    uLongf n;
+
+    sbuf_adds(&z, "kept:");
+    for (int i = 0; i < 5000; i++)
+        sbuf_addf(&in, "DISK_SIZE=[ID=%d,SIZE=%d]\n", i % 7, i);
+    cr_assert_eq(zlib_compress(in.buf, in.len, &z), 0, "%s", fail_reason());
+    cr_assert(z.len < in.len / 4, "%zu bytes from %zu", z.len, in.len);
+    cr_assert_eq(memcmp(z.buf, "kept:", 5), 0, "appends, keeps what was there");
+    n = in.len;
+    back = xmalloc(n);
+    cr_assert_eq(uncompress(back, &n, (const Bytef *)z.buf + 5, (uLong)(z.len - 5)), Z_OK);
+    cr_assert_eq(n, in.len);
+    cr_assert_eq(memcmp(back, in.buf, n), 0);
+    free(back);
+    sbuf_release(&in);
+    sbuf_release(&z);
 }

@@ -1,8 +1,12 @@
-/* digest.c - MD5/SHA1/SHA256 over a stream, with OpenSSL's EVP; see
- * stream.h. */
+/* crypto.c - everything qcow2c asks of OpenSSL: MD5/SHA1/SHA256 over a
+ * stream (stream.h) for DS cp's checksums, and RSA public-key encryption
+ * (crypto.h) for the messages the TM monitor sends to monitord. */
+#include "crypto.h"
 #include "stream.h"
 
+#include <openssl/decoder.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "log.h"
 
@@ -118,4 +122,68 @@ char *digest_hex(enum digest_algo algo, const void *data, size_t len)
         die("cannot compute the %s digest", name);
     EVP_MD_CTX_free(ctx);
     return xstrdup(hex);
+}
+
+/* ---- RSA public keys ---- */
+
+struct pubkey {
+    EVP_PKEY *key;
+};
+
+struct pubkey *pubkey_from_pem(const char *pem, size_t len)
+{
+    struct pubkey *k;
+    EVP_PKEY *key = NULL;
+    OSSL_DECODER_CTX *dctx;
+    const unsigned char *p = (const unsigned char *)pem;
+
+    /* "RSA PUBLIC KEY" (PKCS#1, what onemonitord generates) or "PUBLIC KEY". */
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL,
+                                         NULL);
+    if (!dctx || !OSSL_DECODER_from_data(dctx, &p, &len) || !key) {
+        OSSL_DECODER_CTX_free(dctx);
+        EVP_PKEY_free(key);
+        fail("not a PEM RSA public key");
+        return NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    k = xmalloc(sizeof(*k));
+    k->key = key;
+    return k;
+}
+
+void pubkey_free(struct pubkey *k)
+{
+    if (!k)
+        return;
+    EVP_PKEY_free(k->key);
+    free(k);
+}
+
+int pubkey_encrypt(const struct pubkey *k, const void *in, size_t len, struct sbuf *out)
+{
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(k->key, NULL);
+    size_t ksize = (size_t)EVP_PKEY_get_size(k->key);
+    int rc = -1;
+
+    if (!pc || ksize <= 11 || EVP_PKEY_encrypt_init(pc) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) <= 0)
+        goto out;
+    /* PKCS#1 v1.5 padding takes 11 bytes of each key-sized block. */
+    for (size_t off = 0; off < len; off += ksize - 11) {
+        size_t n = len - off < ksize - 11 ? len - off : ksize - 11;
+        size_t olen = ksize;
+
+        sbuf_grow(out, ksize);
+        if (EVP_PKEY_encrypt(pc, (unsigned char *)out->buf + out->len, &olen,
+                             (const unsigned char *)in + off, n) <= 0)
+            goto out;
+        sbuf_setlen(out, out->len + olen);
+    }
+    rc = 0;
+out:
+    EVP_PKEY_CTX_free(pc);
+    if (rc < 0)
+        fail("RSA encryption failed");
+    return rc;
 }

@@ -1,5 +1,7 @@
-/* unpack_gz.c - the gzip decoder, with zlib; see unpack_priv.h. */
+/* gz.c - everything qcow2c asks of zlib: the gzip decoder of unpack
+ * (unpack_priv.h) and the compression of monitord messages (gz.h). */
 #define ZLIB_CONST
+#include "gz.h"
 #include "unpack_priv.h"
 
 #include <zlib.h>
@@ -125,4 +127,16 @@ struct unpack_decoder *unpack_gz_new(void)
         die("cannot start the gzip decoder (zlib error %d)", rc);
     g->in_member = true;
     return &g->base;
+}
+
+int zlib_compress(const void *in, size_t len, struct sbuf *out)
+{
+    uLongf zlen = compressBound((uLong)len);
+
+    sbuf_grow(out, zlen);
+    if (compress2((Bytef *)out->buf + out->len, &zlen, (const Bytef *)in, (uLong)len,
+                  Z_BEST_COMPRESSION) != Z_OK)
+        return fail("zlib cannot compress %zu bytes", len);
+    sbuf_setlen(out, out->len + zlen);
+    return 0;
 }
