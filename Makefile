@@ -117,8 +117,11 @@ check-all: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
 check-unit: $(UNIT_TESTS) $(PROGRAMS) $(HARNESS)
 	@BUILD=$(O) tests/run-unit.sh $(UNIT_TESTS)
 
+# Two scripts at a time: most of an end-to-end script's time is spent
+# waiting (ssh, qemu-img flushes, bounded waits it provokes).
+E2E_JOBS ?= 2
 check-e2e: $(PROGRAMS) $(HARNESS)
-	@BUILD=$(abspath $(O)) tests/e2e/run.sh
+	@BUILD=$(abspath $(O)) E2E_JOBS=$(E2E_JOBS) tests/e2e/run.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory SAN=1 check-all
@@ -127,7 +130,8 @@ demo: deps
 	@$(MAKE) --no-print-directory demo-run
 
 demo-run: all
-	@if [ -f demo/run.sh ]; then BUILD=$(abspath $(O)) bash demo/run.sh; \
+	@if [ -f demo/run.sh ]; then BUILD=$(abspath $(O)) bash demo/run.sh && \
+	BUILD=$(abspath $(O)) bash demo/vm-life.sh; \
 	else echo "make demo: demo/run.sh does not exist yet; nothing to show" >&2; exit 1; fi
 
 lint:

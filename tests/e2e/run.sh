@@ -6,11 +6,12 @@
 #                                  path)
 #
 # Each script runs in a fresh temporary directory, with stdin from /dev/null
-# and a time limit (E2E_TIMEOUT seconds, default 900). Prints ok/FAIL per
-# case and a summary; exits 1 when a case failed, a script failed outside
-# its cases, or nothing ran. BUILD: the build directory holding bin/ (the
-# Makefile sets it; default build). E2E_KEEP=1 keeps every directory; a
-# failed script's directory is always kept.
+# and a time limit (E2E_TIMEOUT seconds, default 900); E2E_JOBS scripts
+# run at a time (default 1; one with a line "# e2e: alone" runs by itself).
+# Prints ok/FAIL per case and a summary; exits 1 when a case failed, a
+# script failed outside its cases, or nothing ran. BUILD: the build
+# directory holding bin/ (the Makefile sets it; default build). E2E_KEEP=1
+# keeps every directory; a failed script's directory is always kept.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,40 +59,107 @@ fi
 
 results=$(mktemp "${TMPDIR:-/tmp}/qcow2c-e2e-results.XXXXXX")
 trap 'rm -f "$results"' EXIT
-export E2E_RESULTS=$results E2E_RUNNER=1
+export E2E_RUNNER=1
 
+# One script in DIR, its output in DIR.out and its verdicts in DIR.results;
+# its exit status in DIR.status.
+# With "live", the output also goes to stdout as it comes (one job at a time).
+run_one() { # SCRIPT DIR [live]
+    local t=$1 dir=$2 live=${3:-} name status=0 n why=""
+    name=$(basename "$t" .sh)
+    : >"$dir.results"
+    if [ -n "$live" ]; then
+        (cd "$dir" && E2E_RESULTS=$dir.results exec timeout -k 10 "$timeout_s" bash "$t" \
+            </dev/null) 2>&1 | tee "$dir.out"
+        status=${PIPESTATUS[0]}
+    else
+        (cd "$dir" && E2E_RESULTS=$dir.results exec timeout -k 10 "$timeout_s" bash "$t" \
+            </dev/null) >"$dir.out" 2>&1 || status=$?
+    fi
+    n=$(wc -l <"$dir.results")
+    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+        # What the killed script recorded on its way out is beside the point.
+        : >"$dir.results"
+        why="timed out after ${timeout_s} s"
+    elif [ "$status" != 0 ] && ! grep -q '^FAIL ' "$dir.results"; then
+        why="exited with status $status without a failed case"
+    elif [ "$n" = 0 ]; then
+        why="ran no test case"
+        status=1
+    fi
+    if [ -n "$why" ]; then
+        echo "FAIL - $name: $why" >>"$dir.out"
+        [ -z "$live" ] || echo "FAIL - $name: $why"
+        echo "FAIL $name: $why" >>"$dir.results"
+    fi
+    echo "$status" >"$dir.status"
+}
+
+# Prints what a finished script said, adds its verdicts, removes its
+# directory unless it failed (or E2E_KEEP=1).
+report_one() { # SCRIPT DIR [live]
+    local name status
+    name=$(basename "$1" .sh)
+    if [ -z "${3:-}" ]; then
+        echo "== $name"
+        cat "$2.out"
+    fi
+    cat "$2.results" >>"$results"
+    status=$(cat "$2.status" 2>/dev/null || echo 1)
+    if [ "$status" != 0 ]; then
+        failed_scripts+=("$name")
+        echo "   (kept $2)"
+    elif [ "${E2E_KEEP:-}" = 1 ]; then
+        echo "   (kept $2)"
+    else
+        rm -rf "$2"
+    fi
+    rm -f "$2.out" "$2.results" "$2.status"
+}
+
+# E2E_JOBS scripts at a time (default 1). A script that says
+# "# e2e: alone" (a TCG guest, timing it measures) runs with nothing beside
+# it. Output comes whole, per script, in the order the scripts end.
+jobs_max=${E2E_JOBS:-1}
+case $jobs_max in '' | *[!0-9]* | 0) jobs_max=1 ;; esac
 failed_scripts=()
 start=$(date +%s)
+declare -A running=() # pid -> "script dir"
+reap() { # wait for one job to end and report it
+    local pid
+    wait -n -p pid "${!running[@]}" 2>/dev/null || true
+    if [ -z "${pid:-}" ] || [ -z "${running[$pid]:-}" ]; then
+        # wait -n lost track of it: find one that is gone
+        for pid in "${!running[@]}"; do
+            kill -0 "$pid" 2>/dev/null || break
+        done
+    fi
+    # shellcheck disable=SC2086 # two words: the script and its directory
+    report_one ${running[$pid]}
+    unset "running[$pid]"
+}
 for t in "${scripts[@]}"; do
     name=$(basename "$t" .sh)
     dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2c-$name.XXXXXX")
-    echo "== $name"
-    before=$(wc -l <"$results")
-    status=0
-    (cd "$dir" && exec timeout -k 10 "$timeout_s" bash "$t" </dev/null) 2>&1 || status=$?
-    after=$(wc -l <"$results")
-    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
-        # What the killed script recorded on its way out is beside the point.
-        head -n "$before" "$results" >"$results.tmp"
-        mv -f "$results.tmp" "$results"
-        echo "FAIL - $name: timed out after ${timeout_s} s"
-        echo "FAIL $name: timed out after ${timeout_s} s" >>"$results"
-    elif [ "$status" != 0 ] && ! tail -n +"$((before + 1))" "$results" | grep -q '^FAIL '; then
-        echo "FAIL - $name: exited with status $status without a failed case"
-        echo "FAIL $name: exited with status $status" >>"$results"
-    elif [ "$after" = "$before" ]; then
-        echo "FAIL - $name: ran no test case"
-        echo "FAIL $name: ran no test case" >>"$results"
-        status=1
+    alone=0
+    grep -q '^# e2e: alone' "$t" && alone=1
+    if [ "$jobs_max" = 1 ]; then
+        echo "== $name"
+        run_one "$t" "$dir" live
+        report_one "$t" "$dir" live
+        continue
     fi
-    if [ "$status" != 0 ]; then
-        failed_scripts+=("$name")
-        echo "   (kept $dir)"
-    elif [ "${E2E_KEEP:-}" = 1 ]; then
-        echo "   (kept $dir)"
-    else
-        rm -rf "$dir"
+    while [ ${#running[@]} -gt 0 ] && { [ "$alone" = 1 ] || [ ${#running[@]} -ge "$jobs_max" ]; }; do
+        reap
+    done
+    run_one "$t" "$dir" &
+    running[$!]="$t $dir"
+    if [ "$alone" = 1 ]; then
+        reap
     fi
+done
+while [ ${#running[@]} -gt 0 ]; do
+    reap
 done
 
 passed=$(grep -c '^ok ' "$results")

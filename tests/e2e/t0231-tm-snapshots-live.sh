@@ -1,4 +1,5 @@
 #!/bin/bash
+# e2e: alone (a TCG guest: it needs both cores, and times what it sees)
 # t0231-tm-snapshots-live.sh - disk snapshots of a RUNNING VM: TM
 # snap_create_live (run by the VMM driver, LCM 57) and snap_delete in LCM 59
 # (DISK_SNAPSHOT_DELETE), against a real libvirt-managed QEMU guest

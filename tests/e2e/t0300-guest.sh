@@ -1,4 +1,5 @@
 #!/bin/bash
+# e2e: alone (a TCG guest: it needs both cores, and times what it sees)
 # t0300-guest.sh - the live-disk test bed (tests/lib/guest.sh): a real
 # libvirt-managed QEMU guest under software emulation, started as
 # OpenNebula's KVM driver starts one (transient, <domain type='qemu'>, disk in
