@@ -86,6 +86,10 @@ $(O)/bin/onesnap: $(call obj,$(ONESNAP_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The harness objects are intermediate files to make (built by a pattern
+# rule for a pattern rule): keep them, or every make rebuilds the harness.
+.SECONDARY:
+
 # Test helpers (oned stand-in, transfer-file runner, DS runner...).
 $(O)/harness/%: $(O)/obj/tests/harness/%.o $(call obj,$(HARNESS_MOD_SRC)) $(LIB)
 	@mkdir -p $(dir $@)

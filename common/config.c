@@ -55,6 +55,10 @@ static struct key keys[] = {
       NULL },
     { "VERIFY_COPIES", K_BOOL, "yes",
       "run 'qemu-img check' on every copied image before it is published", NULL },
+    { "HOT_SAVE_REQUIRE_FREEZE", K_BOOL, "no",
+      "a hot disk save-as of a running VM fails instead of making a crash-consistent copy "
+      "when the guest's file systems cannot be frozen (no or no answering guest agent)",
+      NULL },
     { "SUPPORTED_FS", K_STR, "ext2,ext3,ext4,xfs",
       "file systems an empty datablock may be formatted with (FS attribute)", NULL },
     { "HTTP_CONNECT_TIMEOUT", K_UINT, "30", "seconds to connect when downloading an image",

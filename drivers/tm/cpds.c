@@ -28,9 +28,54 @@
  *    removes it, instead of leaving an orphan (trap 19).
  * As OpenNebula: when the source is a link resolving to NEW_SOURCE itself
  * there is nothing to copy.
- * A running VM (LCM 26, HOTPLUG_SAVEAS): a snapshot is a frozen file and is
- * copied (read with -U, a backing file of the running disk); the current
- * state is refused in this build (hot save-as comes with its own issue).
+ * A running VM (LCM 26, HOTPLUG_SAVEAS; the host runs it under libvirt,
+ * DEPLOY_ID its domain, DISK/TARGET its disk):
+ *  - SNAP_ID K: a snapshot is a frozen file and is copied as above (read
+ *    with -U, a backing file of the running disk).
+ *  - SNAP_ID -1, the hot save (hotsave.c), one instant for every block:
+ *    the image NEW_SOURCE belongs to is looked up first (DISK/
+ *    HOTPLUG_SAVE_AS when it names it, else the image pool by SOURCE);
+ *    then, in one command on HOST, the guest's file systems are frozen
+ *    (virsh domfsfreeze; bounded, and thawed after ANY attempt but a
+ *    refused one, also when the command is killed), a temporary overlay
+ *    <snap dir>/hotsave.<K>.<pid>.<ms> is put on the disk only (virsh
+ *    snapshot-create-as --disk-only --atomic --no-metadata, snapshot='no'
+ *    for every other disk; <snap dir> is where the disk's snapshots live,
+ *    made for a disk without one and removed again), the guest is thawed:
+ *    frozen for the snapshot, not for the copy (one virsh session, opened
+ *    before the freeze, carries the three commands). disk.N, a link to
+ *    snapshot file K, points to the overlay until the merge, so that the
+ *    guest's writes made meanwhile stay under disk.N even if the action
+ *    dies. Without an agent (or when
+ *    the freeze fails or times out) no suspend: the atomic snapshot is
+ *    itself an instant of the disk (QEMU drains it and switches layers
+ *    between two requests), crash-consistent as after a power cut, and
+ *    suspending the vCPUs adds nothing for one disk but a longer stall;
+ *    HOT_SAVE_REQUIRE_FREEZE=yes refuses instead. The layer below the
+ *    overlay, frozen from then on, is copied as above, always checked and
+ *    compared (qemu-img compare -U) and its virtual size checked; what was
+ *    achieved goes into the image's template with one.image.update
+ *    (append): HOT_SAVE_CONSISTENCY filesystem-frozen or crash-consistent,
+ *    HOT_SAVE_INSTANT (UTC, when the overlay was in place), HOT_SAVE_VM_ID,
+ *    HOT_SAVE_DISK_ID, HOT_SAVE_TARGET, HOT_SAVE_NOTE; then the copy is
+ *    renamed; then the overlay is merged back into the layer below it and
+ *    only that one (virsh blockcommit --active --shallow --base <it>
+ *    --pivot, bounded by COPY_TIMEOUT), disk.N pointed back to K in the
+ *    same command, and the overlay removed. Every virsh call is bounded
+ *    (timeout(1) on HOST; the agent min(60 s, TIMEOUT)).
+ *  - A re-run (a new save of the disk, an action killed at any point, a
+ *    merge that failed) first brings the domain back on its own disk, read
+ *    from virsh dumpxml and blockjob: a merge job an earlier run left is
+ *    pivoted when ready and aborted and done again otherwise, an overlay
+ *    of ours that is the active layer is merged back, disk.N pointed back
+ *    to K, hotsave files the domain does not use are removed (but the one
+ *    of a snapshot-create-as that never answered: libvirt may still be
+ *    making it; the next save removes it).
+ *  - Failure after the snapshot: the .part is removed and the domain put
+ *    back on its disk before the action fails, so the VM runs on its
+ *    original disk with no overlay, job or partial file; when even the
+ *    merge fails (after three attempts) the line says so and the next save
+ *    merges it first.
  * Failure at any step: NEW_SOURCE is untouched (a complete earlier copy
  * stays, nothing partial appears), NEW_SOURCE.part is removed, one line
  * says why. A re-run starts by removing a .part that an interrupted run
@@ -38,32 +83,22 @@
  * Refused: a disk path other than host:<vm dir>/disk.N of this VM, a
  * NEW_SOURCE that is not <datastores>/DS_ID/<name> or has a host part, a
  * SNAP_ID that is not -1 or a snapshot number, a .current naming no
- * snapshot file.
+ * snapshot file; for the hot save, a DEPLOY_ID virsh could take for an
+ * option, an LXC VM, a NEW_SOURCE no image in oned has (deleted: nothing is
+ * written), a temporary overlay below the active layer (a snapshot was
+ * taken on it) and a block job on the disk that is not ours.
  */
 #include "tm_actions.h"
 
 #include "cleanup.h"
 #include "config.h"
 #include "hostpath.h"
+#include "hotsave.h"
 #include "log.h"
 #include "num.h"
 #include "provision.h"
 #include "qemu_img.h"
 #include "transfer.h"
-
-struct cpds {
-    struct tm *t;
-    struct vm_path vp;
-    char *target; /* NEW_SOURCE, normalised (front-end view: the lock) */
-    char *dst;    /* NEW_SOURCE as HOST sees it */
-    char *part;
-    char *src; /* the file to copy, as HOST sees it */
-    char *format;
-    int snap_id;
-    bool running;
-    bool sparse;
-    struct host *h;
-};
 
 static void cpds_release(struct cpds *c)
 {
@@ -119,13 +154,11 @@ static int read_vm(struct cpds *c)
             return -1;
     }
     c->running = lcm == LCM_HOTPLUG_SAVEAS;
+    c->hot = c->running && c->snap_id < 0;
     c->sparse = !is_no(sparse);
-    if (c->running && c->snap_id < 0)
-        return fail("VM %d is running: saving the current state of a running disk (hot "
-                    "save-as) is not available in this build; power the VM off or save a "
-                    "snapshot",
-                    c->t->vmid);
-    if (c->snap_id < 0) {
+    if (c->hot) {
+        /* the domain's chain is the source (hotsave.c) */
+    } else if (c->snap_id < 0) {
         c->src = xstrdup(c->vp.path);
     } else if (!c->t->ssh_mode && !streq(clone, "YES")) {
         _cleanup_free_ char *img = NULL;
@@ -275,28 +308,35 @@ static int compare(struct cpds *c)
     return rc < 0 ? fail_context("cannot verify the copy of %s", c->src) : 0;
 }
 
+int cpds_write_part(struct cpds *c, bool verify)
+{
+    if (copy(c) < 0)
+        return -1;
+    if (verify && (check(c) < 0 || compare(c) < 0)) {
+        xfer_drop(c->h, c->part);
+        return -1;
+    }
+    return 0;
+}
+
 static int save(struct cpds *c)
 {
     bool same;
 
-    c->h = tm_host(c->t, c->vp.host);
-    if (!c->h || prepare(c, &same) < 0)
+    if (prepare(c, &same) < 0)
         return -1;
     if (same) {
         log_info("%s is %s already: nothing to copy", c->src, c->dst);
         return 0;
     }
-    if (decide_format(c) < 0 || copy(c) < 0)
+    if (decide_format(c) < 0 || cpds_write_part(c, config_bool("VERIFY_COPIES")) < 0)
         return -1;
-    if (config_bool("VERIFY_COPIES") && (check(c) < 0 || compare(c) < 0))
-        goto drop;
-    if (xfer_publish(c->h, c->part, c->dst) < 0)
-        goto drop;
+    if (xfer_publish(c->h, c->part, c->dst) < 0) {
+        xfer_drop(c->h, c->part);
+        return -1;
+    }
     log_info("disk %d of VM %d saved as %s", c->vp.disk_id, c->t->vmid, c->dst);
     return 0;
-drop:
-    xfer_drop(c->h, c->part);
-    return -1;
 }
 
 static int cpds_run(struct cpds *c, struct action_ctx *ctx)
@@ -307,8 +347,10 @@ static int cpds_run(struct cpds *c, struct action_ctx *ctx)
     if (parse_args(c, ctx) < 0 || lock_take_path(&lk, c->target, config_uint("LOCK_TIMEOUT")) < 0)
         return -1;
     rc = read_vm(c);
+    if (rc == 0 && !(c->h = tm_host(c->t, c->vp.host)))
+        rc = -1;
     if (rc == 0)
-        rc = save(c);
+        rc = c->hot ? hotsave(c) : save(c);
     lock_release(&lk);
     return rc;
 }

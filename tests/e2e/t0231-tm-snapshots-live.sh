@@ -44,12 +44,15 @@ LV=$TEST_DIR/libvirt
 CTL=$TEST_DIR/virsh-ctl
 mkdir -p "$G" "$LV" "$CTL" "$TEST_DIR/bin"
 chmod 0755 "$G"
-NAMES=()
+# Every case runs in a subshell of its own: the names of the guests it
+# started go to a file, so that the clean-up sees all of them.
+NAMES=$TEST_DIR/domains
+: >"$NAMES"
 stop_guests() {
     local n
-    for n in "${NAMES[@]}"; do
+    while read -r n; do
         "$GUEST" stop "$G" "$n" >/dev/null 2>&1 || true
-    done
+    done <"$NAMES"
 }
 defer "$GUEST" libvirt-stop "$LV"
 defer stop_guests
@@ -115,7 +118,7 @@ guest_vm() { # VMID [--persistent] [FLAGS...]
     GV_DIR=$(norm "$(tm_sysdir "$vmid")")
     GV_SRC=$(tm_image_file "$img")
     GV_NAME=qcow2c-t0231-$$-$vmid
-    NAMES+=("$GV_NAME")
+    echo "$GV_NAME" >>"$NAMES"
     chmod -R a+rX "$TEST_DIR/var"
     GV_UUID=$("$GUEST" start "$G" "$GV_NAME" "$GV_DIR/disk.0" --vm-dir "$GV_DIR" "$@" \
         2>"$TEST_DIR/guest.err") || {
@@ -179,10 +182,15 @@ top_of() { # UUID
     vsh domblklist "$1" | awk '$1 == "vda" { print $2 }'
 }
 
-check_all() { # DIR
-    local f
+# qemu-img check on every layer in DIR but the running guest's active one:
+# QEMU writes that one's metadata lazily, so that a check from outside may
+# see a cluster allocated beyond the end of the file (a false alarm).
+check_all() { # DIR UUID
+    local f top
+    top=$(top_of "$2")
     for f in "$1"/*; do
         [ -f "$f" ] || continue
+        [ "$f" != "$top" ] || continue
         case $f in *.current) continue ;; esac
         qemu-img check -q -U -- "$f" || { echo "qemu-img check: $f"; return 1; }
     done
@@ -247,7 +255,7 @@ EOF
     writes "$GV_NAME"
     live_snap 80 3
     consistent "$c/3"
-    check_all "$c"
+    check_all "$c" "$GV_UUID"
     # a snapshot already gone: success
     live_del 80 1
 }
@@ -299,7 +307,7 @@ case_failures() {
     test ! -e "$c/.qcow2c-commit-2"
     consistent "$c/1"
     writes "$GV_NAME"
-    check_all "$c"
+    check_all "$c" "$GV_UUID"
 }
 
 case_no_agent() {
@@ -340,7 +348,7 @@ EOF
     expect_stderr_line --match 'virsh blockpull of .*\.snap/1 into the active layer'
     test ! -e "$s.snap/1"
     writes "$GV_NAME"
-    check_all "$s.snap"
+    check_all "$s.snap" "$GV_UUID"
 }
 
 test_case "agent: freeze, snapshot, thaw; live deletes (commit, pull, .current)" case_agent
