@@ -6,7 +6,7 @@
 #                                  path)
 #
 # Each script runs in a fresh temporary directory, with stdin from /dev/null
-# and a time limit (E2E_TIMEOUT seconds, default 900); E2E_JOBS scripts
+# and a time limit (E2E_TIMEOUT seconds, default 1500); E2E_JOBS scripts
 # run at a time (default 1; one with a line "# e2e: alone" runs by itself).
 # Prints ok/FAIL per case and a summary; exits 1 when a case failed, a
 # script failed outside its cases, or nothing ran. BUILD: the build
@@ -22,7 +22,7 @@ case $BUILD in
     *) BUILD=$src/$BUILD ;;
 esac
 export BUILD
-timeout_s=${E2E_TIMEOUT:-900}
+timeout_s=${E2E_TIMEOUT:-1500}
 
 if [ ! -d "$BUILD/bin" ]; then
     echo "run.sh: $BUILD/bin does not exist: run make first (or set BUILD)" >&2
