@@ -59,6 +59,11 @@ static struct key keys[] = {
       "a hot disk save-as of a running VM fails instead of making a crash-consistent copy "
       "when the guest's file systems cannot be frozen (no or no answering guest agent)",
       NULL },
+    { "DEFERRED_SAVE_ON_HARD_TERMINATE", K_BOOL, "yes",
+      "a deferred disk save (onesnap create --deferred) is still made when the VM was not "
+      "shut down gracefully (terminate --hard, recover --delete); the image is then marked "
+      "crash-consistent. no: the request is skipped (STATE=SKIPPED) and the disk goes",
+      NULL },
     { "SUPPORTED_FS", K_STR, "ext2,ext3,ext4,xfs",
       "file systems an empty datablock may be formatted with (FS attribute)", NULL },
     { "HTTP_CONNECT_TIMEOUT", K_UINT, "30", "seconds to connect when downloading an image",

@@ -14,13 +14,16 @@
  *    follow the links into the image datastore. DS_ID must be the system
  *    datastore of that path.
  * A missing PATH (or a dangling link, removed) is success: a re-run, or a
- * cleanup after a failed prolog, converges. Nothing else is read: oned is
- * not asked. Refused: a path outside this VM's directory, other names in it,
- * a path without a host, '.'/'..'.
+ * cleanup after a failed prolog, converges. For disk.N oned is asked for
+ * the VM first: a deferred save pending for the disk (deferred.h) is made
+ * before it goes, and a VM that cannot be read keeps its disk. Refused: a
+ * path outside this VM's directory, other names in it, a path without a
+ * host, '.'/'..'.
  */
 #include "tm_actions.h"
 
 #include "cleanup.h"
+#include "deferred.h"
 #include "log.h"
 #include "provision.h"
 
@@ -46,6 +49,9 @@ static int delete_run(struct tm *t, struct action_ctx *ctx)
         fail("the VM directory '%s' is not in datastore %d", ctx->argv[0], ds_id);
         goto out;
     }
+    /* a deferred save of this disk (issue 5) is made before it goes */
+    if (vp.kind == VM_PATH_DISK && deferred_save(t, &vp) < 0)
+        goto out;
     h = tm_host(t, vp.host);
     log_info("deleting %s:%s", vp.host, vp.path);
     if (h)

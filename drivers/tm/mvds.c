@@ -43,21 +43,23 @@
  * with disk.N.snap left is an interrupted clean-up, finished once SOURCE
  * links to files identical to the VM's; no numbered file in disk.N.snap
  * means the disk is already back (what is left, such as the dangling
- * disk.N OpenNebula's mvds.ssh leaves, is removed). oned is not asked
- * anything: the layout tells raw from qcow2.
+ * disk.N OpenNebula's mvds.ssh leaves, is removed). The layout, not oned,
+ * tells raw from qcow2.
  * Refused: a path other than host:<vm dir>/disk.N of this VM, a SOURCE
  * that is not <datastores>/DS_ID/<name> or has a host, a VM layout this
  * action cannot read safely (disk.N pointing elsewhere, a backing file
  * outside disk.N.snap, a disk.N.snap without disk.N whose files are not
  * all in the image).
  *
- * Later: deferred disk saves (issue 5) also run here, beside
- * mvds_move_back().
+ * First of all, a deferred save pending for the disk (issue 5, deferred.h)
+ * is made; oned is asked for the VM for that, and a VM that cannot be read
+ * keeps its disk where it is.
  */
 #include "tm_actions.h"
 
 #include "cleanup.h"
 #include "config.h"
+#include "deferred.h"
 #include "hostpath.h"
 #include "layout.h"
 #include "log.h"
@@ -730,7 +732,7 @@ static int mvds_run(struct mvds *m, struct action_ctx *ctx)
     layout_init(&m->disk, m->vp.path);
     layout_init(&m->img, m->source);
     m->h = tm_host(m->t, m->vp.host);
-    if (!m->h)
+    if (!m->h || deferred_save(m->t, &m->vp) < 0)
         return -1;
     if (!m->t->ssh_mode)
         return check_shared(m);
