@@ -138,6 +138,10 @@ AcceptEnv LANG LC_*
 MaxStartups 200:30:400
 MaxSessions 200
 LogLevel ERROR
+# Debian's bash reads ~/.bashrc when sshd starts it at shell level 1:
+# the tests must not depend on (nor pay for) the profile of whoever runs
+# them; a oneadmin account on a host has none.
+SetEnv SHLVL=1
 EOF
 }
 

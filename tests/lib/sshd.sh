@@ -62,6 +62,10 @@ AcceptEnv LANG LC_*
 MaxStartups 100:30:200
 MaxSessions 100
 LogLevel ERROR
+# Debian's bash reads ~/.bashrc when sshd starts it at shell level 1:
+# the tests must not depend on (nor pay for) the profile of whoever runs
+# them; a oneadmin account on a host has none.
+SetEnv SHLVL=1
 EOF
     stop
     "$sshd" -f "$dir/sshd_config" -E "$dir/sshd.log"
