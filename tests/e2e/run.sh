@@ -125,6 +125,22 @@ case $jobs_max in '' | *[!0-9]* | 0) jobs_max=1 ;; esac
 failed_scripts=()
 start=$(date +%s)
 declare -A running=() # pid -> "script dir"
+# Each running script has a slot, 0 to E2E_JOBS-1, in E2E_SLOT: the ports
+# its sshds take come from the slot's own range (tests/lib/hosts.sh,
+# sshd.sh), so that a host a script takes down and up again cannot lose its
+# port to the script beside it.
+declare -A slot_of=() # pid -> slot
+free_slot() {
+    local s p used
+    for ((s = 0; s < jobs_max; s++)); do
+        used=0
+        for p in "${!slot_of[@]}"; do
+            [ "${slot_of[$p]}" != "$s" ] || used=1
+        done
+        [ "$used" = 1 ] || { echo "$s"; return; }
+    done
+    echo 0
+}
 reap() { # wait for one job to end and report it
     local pid
     wait -n -p pid "${!running[@]}" 2>/dev/null || true
@@ -136,7 +152,7 @@ reap() { # wait for one job to end and report it
     fi
     # shellcheck disable=SC2086 # two words: the script and its directory
     report_one ${running[$pid]}
-    unset "running[$pid]"
+    unset "running[$pid]" "slot_of[$pid]"
 }
 for t in "${scripts[@]}"; do
     name=$(basename "$t" .sh)
@@ -152,8 +168,10 @@ for t in "${scripts[@]}"; do
     while [ ${#running[@]} -gt 0 ] && { [ "$alone" = 1 ] || [ ${#running[@]} -ge "$jobs_max" ]; }; do
         reap
     done
-    run_one "$t" "$dir" &
+    slot=$(free_slot)
+    E2E_SLOT=$slot run_one "$t" "$dir" &
     running[$!]="$t $dir"
+    slot_of[$!]=$slot
     if [ "$alone" = 1 ]; then
         reap
     fi

@@ -47,16 +47,16 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# The first free port from $1 on (bounded scan).
-free_port_from() {
+# The first free port in [$1, $2).
+free_port_from() { # FROM END
     local p
-    for ((p = $1; p < $1 + 400 && p < 65000; p++)); do
+    for ((p = $1; p < $2; p++)); do
         if port_free "$p"; then
             echo "$p"
             return 0
         fi
     done
-    die "no free port in $1-$(($1 + 400))"
+    die "no free port in $1-$(($2 - 1))"
 }
 
 host_dir() { # DIR NAME
@@ -215,7 +215,9 @@ EOF
 }
 
 start() {
-    local dir=$1 timeout=5 spec name paths path hd port=22400 names=() p attempt
+    # each e2e slot (tests/e2e/run.sh) has its own 400 ports
+    local dir=$1 timeout=5 spec name paths path hd port=$((22400 + ${E2E_SLOT:-0} * 400))
+    local end=$((port + 400)) names=() p attempt
     shift
     if [ "${1:-}" = --connect-timeout ]; then
         timeout=${2:?--connect-timeout needs a number}
@@ -257,7 +259,7 @@ start() {
         # A free port, taken by another test between the probe and the bind
         # now and then: try again elsewhere (bounded).
         for ((attempt = 1; ; attempt++)); do
-            port=$(free_port_from "$port")
+            port=$(free_port_from "$port" "$end")
             echo "$port" >"$hd/port"
             port=$((port + 1))
             write_sshd_config "$dir" "$name" "$(cat "$hd/port")"

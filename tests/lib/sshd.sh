@@ -22,14 +22,16 @@ stop() {
 }
 
 free_port() {
-    local p
-    for p in $(seq 22220 22320); do
+    # each e2e slot (tests/e2e/run.sh) has its own 100 ports, below
+    # hosts.sh's
+    local p base=$((21000 + ${E2E_SLOT:-0} * 100))
+    for p in $(seq "$base" $((base + 99))); do
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
         fi
     done
-    echo "sshd.sh: no free port in 22220-22320" >&2
+    echo "sshd.sh: no free port in $base-$((base + 99))" >&2
     return 1
 }
 
