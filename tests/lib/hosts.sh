@@ -279,16 +279,33 @@ start() {
 # --------------------------------------------------------------- stop etc.
 
 kill_host() { # DIR NAME
-    local hd pids p i
+    local hd pids p i ns="" nsfd=""
     hd=$(host_dir "$1" "$2")
     [ -f "$hd/pid" ] || return 0
+    # The host's mount namespace is held open while its processes are
+    # killed: a namespace whose last process is gone frees its inode number,
+    # and the kernel gives that number to the next namespace made, often
+    # another script's host a moment later; its processes must not be taken
+    # for this host's.
+    [ ! -s "$hd/mntns" ] || ns=$(cat "$hd/mntns")
+    if [ -n "$ns" ]; then
+        for p in $(cat "$hd/pid") $(ns_pids "$ns"); do
+            { exec {nsfd}<"/proc/$p/ns/mnt"; } 2>/dev/null || { nsfd=""; continue; }
+            [ "$(readlink "/proc/$$/fd/$nsfd")" = "$ns" ] && break
+            exec {nsfd}<&-
+            nsfd=""
+        done
+    fi
     for i in 1 2 3 4 5; do
-        mapfile -t pids < <(host_pids "$1" "$2")
-        if [ -f "$hd/pid" ] && alive "$(cat "$hd/pid")"; then
+        pids=()
+        [ -z "$nsfd" ] || mapfile -t pids < <(ns_pids "$ns")
+        [ -n "$ns" ] || mapfile -t pids < <(host_pids "$1" "$2")
+        if [ "$i" = 1 ] && alive "$(cat "$hd/pid")"; then
             pids+=("$(cat "$hd/pid")")
         fi
         [ ${#pids[@]} -gt 0 ] || break
         for p in "${pids[@]}"; do
+            [ "$p" != "$$" ] || continue
             kill -CONT "$p" 2>/dev/null || true
             if [ "$i" -lt 3 ]; then
                 kill -TERM "$p" 2>/dev/null || true
@@ -298,6 +315,7 @@ kill_host() { # DIR NAME
         done
         sleep 0.2
     done
+    [ -z "$nsfd" ] || exec {nsfd}<&-
     rm -f "$hd/pid" "$hd/mntns" "$hd/stopped"
 }
 
