@@ -34,36 +34,18 @@ work=${1:-$(mktemp -d "${TMPDIR:-/var/tmp}/qcow2c-bench-dsave.XXXXXX")}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
+# bench_time_it keeps its figures (time.NAME) in the work directory.
+BENCH_RES=$work
+BENCH_RUNS=$runs
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+
 for t in qemu-img qemu-io dd cp bc; do
     command -v "$t" >/dev/null || { echo "deferred-save.sh: $t is missing" >&2; exit 1; }
 done
 for p in bin/qcow2c-tm bin/onesnap harness/oned-standin harness/standin-ctl; do
     [ -x "$build/$p" ] || { echo "deferred-save.sh: $build/$p is missing: make" >&2; exit 1; }
 done
-
-drop_caches() {
-    sync
-    if [ -w /proc/sys/vm/drop_caches ]; then
-        echo 3 >/proc/sys/vm/drop_caches
-    fi
-}
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-# time_it NAME SETUP_FN CMD... : the median wall time of CMD (+ sync)
-time_it() {
-    local name=$1 setup=$2 i t0 t1
-    shift 2
-    for ((i = 0; i < runs; i++)); do
-        "$setup" "$i"
-        drop_caches
-        t0=$(now)
-        "$@" >/dev/null
-        sync
-        t1=$(now)
-        echo "$t1 - $t0" | bc -l
-    done | median | tee "$work/time.$name"
-}
 
 echo "# qcow2c deferred save benchmark: ${virt} GiB virtual, ${data} GiB written, median of $runs"
 echo "# work dir: $work ($(df -T "$work" | awk 'NR==2 {print $2}'))"
@@ -78,7 +60,6 @@ if [ ! -f "$src" ]; then
         qemu-io -f qcow2 -c "write -P $((i % 200 + 1)) $((i * step))M 128M" "$src" >/dev/null
     done
 fi
-alloc=$(du -B1 "$src" | cut -f1)
 echo "# disk: $(du -h "$src" | cut -f1) allocated"
 
 # ---- remotes, configuration, oned
@@ -131,24 +112,13 @@ delete_disk() {
 }
 
 # ---- device limit: read then write the allocated bytes, direct I/O
-mb=$((alloc / 1048576))
-drop_caches
-t0=$(now)
-dd if="$src" of=/dev/null bs=4M iflag=direct status=none
-t1=$(now)
-read_s=$(echo "$t1 - $t0" | bc -l)
-t0=$(now)
-dd if=/dev/zero of="$work/ddw" bs=4M count=$((mb / 4)) oflag=direct status=none
-sync
-t1=$(now)
-write_s=$(echo "$t1 - $t0" | bc -l)
-rm -f "$work/ddw"
-device=$(echo "$read_s + $write_s" | bc -l)
+bench_device "$src" "$work/ddw"
+device=$BENCH_DEV
 
-t_plain=$(time_it delete place_disk delete_disk)
-t_saved=$(time_it delete-deferred with_request delete_disk)
+t_plain=$(bench_time_it delete place_disk delete_disk)
+t_saved=$(bench_time_it delete-deferred with_request delete_disk)
 ls "$img_ds"/qcow2c-saved-* >/dev/null
-t_conv=$(time_it qemu-img clean_dst qemu-img convert -f qcow2 -O qcow2 "$vmdir/disk.0" "$work/dst")
+t_conv=$(bench_time_it qemu-img clean_dst qemu-img convert -f qcow2 -O qcow2 "$vmdir/disk.0" "$work/dst")
 rm -f "$work/dst"
 added=$(echo "$t_saved - $t_plain" | bc -l)
 
@@ -157,8 +127,7 @@ row() { # NAME SECONDS
         "$(echo "$2 / $device" | bc -l)" "$(echo "$2 / $t_conv" | bc -l)"
 }
 echo
-printf '%-42s %8.2f s   (read %.2f s + write %.2f s of %d MiB, direct I/O)\n' \
-    "device read+write" "$device" "$read_s" "$write_s" "$mb"
+bench_device_row 42
 row "TM delete, no request" "$t_plain"
 row "TM delete with a deferred save" "$t_saved"
 row "  added to the epilog by the save" "$added"

@@ -29,37 +29,16 @@ work=${1:-$(mktemp -d "${TMPDIR:-/var/tmp}/qcow2c-bench.XXXXXX")}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
+# bench_time_it keeps its figures (time.NAME) in the work directory.
+BENCH_RES=$work
+BENCH_RUNS=$runs
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+
 for t in qemu-img qemu-io dd cp; do
     command -v "$t" >/dev/null || { echo "ds-copy.sh: $t is missing" >&2; exit 1; }
 done
 [ -x "$build/bin/qcow2c-ds" ] || { echo "ds-copy.sh: build first (make)" >&2; exit 1; }
-
-drop_caches() {
-    sync
-    if [ -w /proc/sys/vm/drop_caches ]; then
-        echo 3 >/proc/sys/vm/drop_caches
-    fi
-}
-
-now() { date +%s.%N; }
-
-# median of the numbers on stdin
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-# time_it NAME SETUP_FN CMD... : prints the median wall time of CMD (+ sync)
-time_it() {
-    local name=$1 setup=$2 i t0 t1
-    shift 2
-    for ((i = 0; i < runs; i++)); do
-        "$setup"
-        drop_caches
-        t0=$(now)
-        "$@" >/dev/null
-        sync
-        t1=$(now)
-        echo "$t1 - $t0" | bc -l
-    done | median | tee "$work/time.$name"
-}
 
 echo "# qcow2c DS copy benchmark: ${virt} GiB virtual, ${data} GiB written, median of $runs"
 echo "# work dir: $work ($(df -T "$work" | awk 'NR==2 {print $2}'))"
@@ -74,7 +53,6 @@ if [ ! -f "$img" ]; then
         qemu-io -f qcow2 -c "write -P $((i % 200 + 1)) $((i * step))M 256M" "$img" >/dev/null
     done
 fi
-alloc=$(du -B1 "$img" | cut -f1)
 echo "# source: $(du -h "$img" | cut -f1) allocated"
 
 # ---- a remotes tree and a datastore for the DS actions
@@ -104,25 +82,14 @@ ds_action() { # ACTION MSG
 }
 
 # ---- device limit: read then write the allocated bytes, direct I/O
-mb=$((alloc / 1048576))
-drop_caches
-t0=$(now)
-dd if="$img" of=/dev/null bs=4M iflag=direct status=none
-t1=$(now)
-read_s=$(echo "$t1 - $t0" | bc -l)
-t0=$(now)
-dd if=/dev/zero of="$work/ddw" bs=4M count=$((mb / 4)) oflag=direct status=none
-sync
-t1=$(now)
-write_s=$(echo "$t1 - $t0" | bc -l)
-rm -f "$work/ddw"
-# dd read the whole (mostly sparse? no: qcow2 file = allocated size) file
-device=$(echo "$read_s + $write_s" | bc -l)
+# (dd reads the whole qcow2 file: its size is the allocated size)
+bench_device "$img" "$work/ddw"
+device=$BENCH_DEV
 
-t_cp=$(time_it qcow2c-cp clean_ds ds_action cp "$cp_msg")
-t_clone=$(time_it qcow2c-clone clean_ds ds_action clone "$clone_msg")
-t_qemu=$(time_it qemu-img clean_dst qemu-img convert -O qcow2 "$img" "$work/dst")
-t_cps=$(time_it cp clean_dst cp --sparse=auto "$img" "$work/dst")
+t_cp=$(bench_time_it qcow2c-cp clean_ds ds_action cp "$cp_msg")
+t_clone=$(bench_time_it qcow2c-clone clean_ds ds_action clone "$clone_msg")
+t_qemu=$(bench_time_it qemu-img clean_dst qemu-img convert -O qcow2 "$img" "$work/dst")
+t_cps=$(bench_time_it cp clean_dst cp --sparse=auto "$img" "$work/dst")
 clean_ds
 clean_dst
 
@@ -131,8 +98,7 @@ row() { # NAME SECONDS
         "$(echo "$2 / $device" | bc -l)" "$(echo "$2 / $t_cp" | bc -l)"
 }
 echo
-printf '%-34s %8.2f s   (read %.2f s + write %.2f s of %d MiB, direct I/O)\n' \
-    "device read+write" "$device" "$read_s" "$write_s" "$mb"
+bench_device_row 34
 row "qcow2c DS cp (oned-ds)" "$t_cp"
 row "qcow2c DS clone (oned-ds)" "$t_clone"
 row "qemu-img convert -O qcow2" "$t_qemu"

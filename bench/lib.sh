@@ -1,9 +1,12 @@
 # shellcheck shell=bash
-# lib.sh - what the benchmarks share: timing, counting processes, memory.
+# lib.sh - what the benchmarks share: timing, counting processes, memory,
+# the device's speed.
 #
 #   . "$(dirname "$0")/lib.sh"
 #   bench_measure KEY SETUP_FN STDIN_FILE CMD...
 #   bench_get KEY FIELD
+#   bench_time_it NAME SETUP_FN CMD...     (cold cache, + sync: copies)
+#   bench_device FILE SCRATCH; bench_device_row WIDTH
 #
 # bench_measure runs CMD (argv, no shell) in the environment oned's drivers
 # give actions (bench_env), with stdin from STDIN_FILE, after SETUP_FN each
@@ -180,4 +183,60 @@ bench_ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) { print "-"; exit }
         printf "%.2f\n", a / b }'
+}
+
+# ---------------------------------------------------------------- copies
+# (ds-copy.sh, deferred-save.sh: what a copy costs against the device)
+
+# sync, then empty the page cache (only root can; others just sync).
+bench_drop_caches() {
+    sync
+    if [ -w /proc/sys/vm/drop_caches ]; then
+        echo 3 >/proc/sys/vm/drop_caches
+    fi
+}
+
+# Prints the median wall time of BENCH_RUNS runs of CMD followed by sync,
+# each after SETUP_FN RUN (0, 1, ...; not timed) and a cold page cache;
+# keeps it in $BENCH_RES/time.NAME.
+bench_time_it() { # NAME SETUP_FN CMD...
+    local name=$1 setup=$2 i t0 t1
+    shift 2
+    for ((i = 0; i < BENCH_RUNS; i++)); do
+        "$setup" "$i"
+        bench_drop_caches
+        t0=$(bench_now)
+        "$@" >/dev/null
+        sync
+        t1=$(bench_now)
+        echo "$t1 - $t0" | bc -l
+    done | bench_median | tee "$BENCH_RES/time.$name"
+}
+
+# The device's floor for a copy that reads then writes FILE's allocated
+# bytes: FILE read with iflag=direct from a cold page cache, then as many
+# MiB written with oflag=direct (+ sync) into SCRATCH, removed after. Sets
+# BENCH_DEV_MB, BENCH_DEV_READ and BENCH_DEV_WRITE (seconds), and
+# BENCH_DEV, their sum.
+bench_device() { # FILE SCRATCH
+    local t0 t1
+    BENCH_DEV_MB=$(($(du -B1 "$1" | cut -f1) / 1048576))
+    bench_drop_caches
+    t0=$(bench_now)
+    dd if="$1" of=/dev/null bs=4M iflag=direct status=none
+    t1=$(bench_now)
+    BENCH_DEV_READ=$(echo "$t1 - $t0" | bc -l)
+    t0=$(bench_now)
+    dd if=/dev/zero of="$2" bs=4M count=$((BENCH_DEV_MB / 4)) oflag=direct status=none
+    sync
+    t1=$(bench_now)
+    BENCH_DEV_WRITE=$(echo "$t1 - $t0" | bc -l)
+    rm -f "$2"
+    BENCH_DEV=$(echo "$BENCH_DEV_READ + $BENCH_DEV_WRITE" | bc -l)
+}
+
+# bench_device's line of a table whose first column is WIDTH wide.
+bench_device_row() { # WIDTH
+    printf '%-*s %8.2f s   (read %.2f s + write %.2f s of %d MiB, direct I/O)\n' "$1" \
+        "device read+write" "$BENCH_DEV" "$BENCH_DEV_READ" "$BENCH_DEV_WRITE" "$BENCH_DEV_MB"
 }

@@ -210,7 +210,7 @@ char *dsave_template(const struct dsave_req *r)
     struct xml_tmpl t;
 
     xml_tmpl_begin(&t, "TEMPLATE");
-    sbuf_addf(&t.buf, "<%s>", attr);
+    xml_tmpl_open(&t, attr);
     xml_tmpl_add(&t, "NAME", r->name);
     if (!str_empty(r->type))
         xml_tmpl_add(&t, "TYPE", r->type);
@@ -228,7 +228,7 @@ char *dsave_template(const struct dsave_req *r)
         xml_tmpl_addf(&t, "SAVED", "%lld", r->saved);
     if (!str_empty(r->reason))
         xml_tmpl_add(&t, "REASON", r->reason);
-    sbuf_addf(&t.buf, "</%s>", attr);
+    xml_tmpl_close(&t, attr);
     return xml_tmpl_end(&t);
 }
 

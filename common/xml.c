@@ -281,6 +281,16 @@ void xml_tmpl_addf(struct xml_tmpl *t, const char *name, const char *fmt, ...)
     free(v);
 }
 
+void xml_tmpl_open(struct xml_tmpl *t, const char *name)
+{
+    sbuf_addf(&t->buf, "<%s>", name);
+}
+
+void xml_tmpl_close(struct xml_tmpl *t, const char *name)
+{
+    sbuf_addf(&t->buf, "</%s>", name);
+}
+
 char *xml_tmpl_end(struct xml_tmpl *t)
 {
     sbuf_addf(&t->buf, "</%s>", t->root);

@@ -67,6 +67,10 @@ void xml_tmpl_begin(struct xml_tmpl *t, const char *root);
 void xml_tmpl_add(struct xml_tmpl *t, const char *name, const char *value);
 void xml_tmpl_addf(struct xml_tmpl *t, const char *name, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
+/* A vector attribute (NAME = [ ... ]): the xml_tmpl_add calls between
+ * open and close are its pairs. */
+void xml_tmpl_open(struct xml_tmpl *t, const char *name);
+void xml_tmpl_close(struct xml_tmpl *t, const char *name);
 /* Returns the finished document (caller frees). */
 char *xml_tmpl_end(struct xml_tmpl *t);
 

@@ -1,60 +1,126 @@
 /*
- * onesnap - ask for a disk save of a VM, now or at its shutdown (issue 5).
+ * onesnap - disk snapshots of OpenNebula VMs, for users and administrators:
+ * save a disk now or at the VM's shutdown, and list, show, delete and boot
+ * what was saved (usage_text below).
  *
- *   onesnap create VM_ID DISK_ID NAME --deferred [--type T] [--persistent]
- *   onesnap create VM_ID DISK_ID NAME --hot [--type T] [--snapshot S]
- *   onesnap cancel VM_ID DISK_ID
- *   onesnap list --pending
- *
- * Runs with the user's own credentials, found as OpenNebula's clients find
- * them (ONE_XMLRPC, ONE_AUTH, ~/.one/one_auth; common/one.h): a request
- * needs MANAGE on the VM, as oned's own disk-saveas. --deferred records the
- * request in the VM's user template (common/dsave.h) after the checks oned
- * would make: the disk exists and comes from an image, no other deferred
- * save is pending for it, the name is free (image names are unique per
- * owner: the VM's owner gets the image) and valid. The TM epilog makes the
- * copy when the VM is terminated (drivers/tm/deferred.c). --hot is oned's
- * one.vm.disksaveas and prints the new image's id.
+ * Runs with the caller's own credentials, found as OpenNebula's clients
+ * find them (ONE_XMLRPC, ONE_AUTH, ~/.one/one_auth; common/one.h): oned
+ * checks every request against them.
  *
  * Bad input: one line on stderr, exit status 2; a refusal or an oned
  * failure: one line, exit status 1.
  */
-#include "util.h"
+#include "onesnap.h"
 
 #include <ctype.h>
-#include <time.h>
+#include <math.h>
 
 #include "cleanup.h"
 #include "dsave.h"
 #include "log.h"
 #include "num.h"
-#include "one.h"
-#include "xml.h"
 
 static const char usage_text[] =
     "usage: onesnap create VM_ID DISK_ID NAME --deferred [--type T] [--persistent]\n"
     "       onesnap create VM_ID DISK_ID NAME --hot [--type T] [--snapshot S]\n"
     "       onesnap cancel VM_ID DISK_ID\n"
-    "       onesnap list --pending\n"
+    "       onesnap list --pending [--vm VM_ID] [--mine]\n"
+    "       onesnap list [--vm VM_ID] [--name TEXT] [--how HOW] [--mine]\n"
+    "                    [--page N] [--per-page K]\n"
+    "       onesnap show SNAPSHOT_ID\n"
+    "       onesnap delete SNAPSHOT_ID\n"
+    "       onesnap boot SNAPSHOT_ID [--name NAME] [--hold] [--cpu C] [--vcpu N]\n"
+    "                    [--memory MB]\n"
     "\n"
-    "  --deferred    save the disk when the VM is terminated (the image is made then,\n"
-    "                from the disk as the shutdown left it, and given to the VM's owner)\n"
-    "  --hot         save it now (oned's one.vm.disksaveas); prints the new image id\n"
+    "  create --deferred  save the disk when the VM is terminated (the image is made\n"
+    "                then, from the disk as the shutdown left it, and given to the\n"
+    "                VM's owner)\n"
+    "  create --hot  save it now (oned's one.vm.disksaveas); prints the new image id\n"
     "  --type T      OS, DATABLOCK or CDROM (default: the type of the disk's image)\n"
     "  --persistent  the saved image is persistent (--deferred only)\n"
     "  --snapshot S  save disk snapshot S instead of the current state (--hot only)\n"
     "  cancel        withdraw the pending deferred save of the disk\n"
-    "  list --pending  every pending deferred save of the VMs you can see\n"
+    "  list --pending  the deferred saves waiting for their VM's terminate\n"
+    "  list          the snapshots (images a disk save made), newest first:\n"
+    "                --vm the saves of one VM, --name those whose name holds TEXT,\n"
+    "                --how hot, saveas or deferred, --mine your own only,\n"
+    "                --page/--per-page (default 20 a page)\n"
+    "  show          everything known of a snapshot: where, when, how consistent\n"
+    "  delete        delete a snapshot (an image no save made is refused)\n"
+    "  boot          a new VM whose disk is the snapshot, shaped like the VM it was\n"
+    "                saved from (size, machine, networks); prints the new VM's id\n"
     "\n"
     "oned is reached as OpenNebula's tools reach it: ONE_XMLRPC, ONE_AUTH, ~/.one/one_auth.\n";
 
-struct args {
-    const char *cmd;
-    int vmid, disk_id;
+/* ---- the command line: options by table, each allowed where it means something ---- */
+
+enum opt {
+    O_DEFERRED,
+    O_HOT,
+    O_PERSISTENT,
+    O_PENDING,
+    O_MINE,
+    O_HOLD,
+    O_TYPE,
+    O_SNAPSHOT,
+    O_VM,
+    O_NAME,
+    O_HOW,
+    O_PAGE,
+    O_PER_PAGE,
+    O_CPU,
+    O_VCPU,
+    O_MEMORY,
+    O_COUNT
+};
+
+#define BIT(o) (1u << (o))
+
+static const struct {
     const char *name;
-    bool deferred, hot, persistent, pending;
-    char *type; /* upper case, or NULL */
-    int snap_id;
+    bool value;
+} options[O_COUNT] = {
+    [O_DEFERRED] = { "--deferred", false },
+    [O_HOT] = { "--hot", false },
+    [O_PERSISTENT] = { "--persistent", false },
+    [O_PENDING] = { "--pending", false },
+    [O_MINE] = { "--mine", false },
+    [O_HOLD] = { "--hold", false },
+    [O_TYPE] = { "--type", true },
+    [O_SNAPSHOT] = { "--snapshot", true },
+    [O_VM] = { "--vm", true },
+    [O_NAME] = { "--name", true },
+    [O_HOW] = { "--how", true },
+    [O_PAGE] = { "--page", true },
+    [O_PER_PAGE] = { "--per-page", true },
+    [O_CPU] = { "--cpu", true },
+    [O_VCPU] = { "--vcpu", true },
+    [O_MEMORY] = { "--memory", true },
+};
+
+struct cmdline {
+    unsigned given;           /* BIT(opt) */
+    const char *val[O_COUNT]; /* the value options' */
+    const char *pos[3];
+    size_t npos;
+};
+
+static const struct command {
+    const char *name;
+    size_t npos;
+    const char *operands;
+    unsigned allowed;
+} commands[] = {
+    { "create", 3, "VM_ID DISK_ID NAME",
+      BIT(O_DEFERRED) | BIT(O_HOT) | BIT(O_PERSISTENT) | BIT(O_TYPE) | BIT(O_SNAPSHOT) },
+    { "cancel", 2, "VM_ID DISK_ID", 0 },
+    { "list", 0, "",
+      BIT(O_PENDING) | BIT(O_VM) | BIT(O_NAME) | BIT(O_HOW) | BIT(O_MINE) | BIT(O_PAGE) |
+          BIT(O_PER_PAGE) },
+    { "show", 1, "SNAPSHOT_ID", 0 },
+    { "delete", 1, "SNAPSHOT_ID", 0 },
+    { "boot", 1, "SNAPSHOT_ID",
+      BIT(O_NAME) | BIT(O_HOLD) | BIT(O_CPU) | BIT(O_VCPU) | BIT(O_MEMORY) },
 };
 
 static int usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
@@ -71,336 +137,189 @@ static int usage_error(const char *fmt, ...)
     return 2;
 }
 
-static int failure(void)
+static int find_option(const char *s)
 {
-    fprintf(stderr, "onesnap: %s\n", failed() ? fail_reason() : "failed");
-    return 1;
+    for (int o = 0; o < O_COUNT; o++)
+        if (streq(s, options[o].name))
+            return o;
+    return -1;
 }
 
-/* ---- arguments (positional; options anywhere after the command) ---- */
-
-static int parse_args(int argc, char **argv, struct args *a)
+static int split_args(int argc, char **argv, const struct command *cmd, struct cmdline *cl)
 {
-    const char *pos[4];
-    size_t npos = 0;
-
-    memset(a, 0, sizeof(*a));
-    a->snap_id = -1;
-    a->cmd = argv[1];
+    memset(cl, 0, sizeof(*cl));
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
+        int o = find_option(s);
 
-        if (streq(s, "--deferred")) {
-            a->deferred = true;
-        } else if (streq(s, "--hot")) {
-            a->hot = true;
-        } else if (streq(s, "--persistent")) {
-            a->persistent = true;
-        } else if (streq(s, "--pending")) {
-            a->pending = true;
-        } else if (streq(s, "--type") || streq(s, "--snapshot")) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a value", s);
-            if (streq(s, "--type")) {
-                free(a->type);
-                a->type = xstrdup(argv[++i]);
-                for (char *p = a->type; *p; p++)
-                    *p = (char)toupper((unsigned char)*p);
-                if (!dsave_type_valid(a->type))
-                    return usage_error("--type must be OS, DATABLOCK or CDROM, not '%s'", argv[i]);
-            } else if (parse_id(argv[++i], &a->snap_id) < 0) {
-                return usage_error("--snapshot needs a snapshot id, not '%s'", argv[i]);
+        if (o >= 0) {
+            if (!(cmd->allowed & BIT(o)))
+                return usage_error("%s does not take %s", cmd->name, s);
+            if (options[o].value) {
+                if (i + 1 >= argc)
+                    return usage_error("%s needs a value", s);
+                cl->val[o] = argv[++i];
             }
+            cl->given |= BIT(o);
         } else if (starts_with(s, "--") && !streq(s, "--")) {
             return usage_error("unknown option '%s'", s);
         } else {
-            if (npos == ARRAY_SIZE(pos))
-                return usage_error("too many arguments");
-            pos[npos++] = s;
+            if (cl->npos == cmd->npos)
+                return usage_error("%s takes %s%s", cmd->name,
+                                   *cmd->operands ? cmd->operands : "no operands",
+                                   *cmd->operands ? " only" : "");
+            cl->pos[cl->npos++] = s;
         }
     }
-    if (streq(a->cmd, "create")) {
-        if (npos != 3)
-            return usage_error("create needs VM_ID DISK_ID NAME");
-        if (a->deferred == a->hot)
-            return usage_error("create needs exactly one of --deferred and --hot");
-        if (a->hot && a->persistent)
-            return usage_error("--persistent goes with --deferred only (oned's save-as makes "
-                               "non-persistent images)");
-        if (a->deferred && a->snap_id >= 0)
-            return usage_error("--snapshot goes with --hot only");
-        a->name = pos[2];
-    } else if (streq(a->cmd, "cancel")) {
-        if (npos != 2)
-            return usage_error("cancel needs VM_ID DISK_ID");
-    } else if (streq(a->cmd, "list")) {
-        if (npos || !a->pending)
-            return usage_error("list takes --pending only");
-        return 0;
-    } else {
-        return usage_error("unknown command '%s'", a->cmd);
+    if (cl->npos != cmd->npos)
+        return usage_error("%s needs %s", cmd->name, cmd->operands);
+    return 0;
+}
+
+/* A whole number in [1, max] (ids, pages, sizes). */
+static int positive(const char *opt, const char *s, int64_t max, int64_t *out)
+{
+    if (parse_i64(s, 1, max, out) < 0)
+        return usage_error("%s needs a whole number from 1 to %lld, not '%s'", opt, (long long)max,
+                           s);
+    return 0;
+}
+
+static int id_arg(const char *what, const char *s, int *out)
+{
+    if (parse_id(s, out) < 0)
+        return usage_error("'%s' is not a %s id", s, what);
+    return 0;
+}
+
+static int check_create(const struct cmdline *cl, struct args *a)
+{
+    if (a->deferred == a->hot)
+        return usage_error("create needs exactly one of --deferred and --hot");
+    if (a->hot && a->persistent)
+        return usage_error("--persistent goes with --deferred only (oned's save-as makes "
+                           "non-persistent images)");
+    if (cl->val[O_SNAPSHOT] && !a->hot)
+        return usage_error("--snapshot goes with --hot only");
+    if (cl->val[O_SNAPSHOT] && parse_id(cl->val[O_SNAPSHOT], &a->snap_id) < 0)
+        return usage_error("--snapshot needs a snapshot id, not '%s'", cl->val[O_SNAPSHOT]);
+    if (cl->val[O_TYPE]) {
+        a->type = xstrdup(cl->val[O_TYPE]);
+        for (char *p = a->type; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        if (!dsave_type_valid(a->type))
+            return usage_error("--type must be OS, DATABLOCK or CDROM, not '%s'", cl->val[O_TYPE]);
     }
-    if (parse_id(pos[0], &a->vmid) < 0)
-        return usage_error("'%s' is not a VM id", pos[0]);
-    if (parse_id(pos[1], &a->disk_id) < 0)
-        return usage_error("'%s' is not a disk id", pos[1]);
-    if (a->name && dsave_name_check(a->name) < 0)
+    if (id_arg("VM", cl->pos[0], &a->vmid) || id_arg("disk", cl->pos[1], &a->disk_id))
+        return 2;
+    a->name = cl->pos[2];
+    if (dsave_name_check(a->name) < 0)
         return usage_error("%s", fail_reason());
     return 0;
 }
 
-/* ---- oned ---- */
-
-static struct xml *vm_doc(struct one_client *c, int vmid)
+static int check_list(const struct cmdline *cl, struct args *a)
 {
-    _cleanup_free_ char *doc = NULL;
-    struct xml *x;
+    int64_t v;
 
-    if (one_vm_info(c, vmid, &doc) < 0)
-        return NULL;
-    x = xml_doc_parse(doc, strlen(doc), "VM");
-    if (!x)
-        fail_context("oned's document for VM %d", vmid);
-    return x;
-}
-
-static char *when(long long epoch)
-{
-    time_t t = (time_t)epoch;
-    struct tm tmv;
-    char buf[32];
-
-    if (!gmtime_r(&t, &tmv) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tmv))
-        return xasprintf("%lld", epoch);
-    return xstrdup(buf);
-}
-
-/* The name must be free for the VM's owner (who gets the image) and in the
- * target datastore, among the images the caller can see. */
-static int name_free(struct one_client *c, const char *name, long long uid, int ds_id)
-{
-    _cleanup_free_ char *doc = NULL;
-    struct xml *pool;
-    int n, rc = 0;
-
-    if (one_imagepool_info(c, -2, -1, -1, &doc) < 0)
-        return -1;
-    pool = xml_doc_parse(doc, strlen(doc), "IMAGE_POOL");
-    if (!pool)
-        return fail_context("oned's image pool");
-    n = xml_count(pool, "/IMAGE_POOL/IMAGE");
-    for (int i = 1; i <= n && rc == 0; i++) {
-        _cleanup_free_ char *iname = xml_get(pool, "/IMAGE_POOL/IMAGE[%d]/NAME", i);
-        long long iuid = -1, ids = -1, iid = -1;
-
-        if (!iname || !streq(iname, name))
-            continue;
-        if (xml_get_int(pool, &iuid, "/IMAGE_POOL/IMAGE[%d]/UID", i) < 0 ||
-            xml_get_int(pool, &ids, "/IMAGE_POOL/IMAGE[%d]/DATASTORE_ID", i) < 0 ||
-            xml_get_int(pool, &iid, "/IMAGE_POOL/IMAGE[%d]/ID", i) < 0)
-            fail_reset();
-        if (iuid == uid || ids == ds_id)
-            rc = fail("an image named '%s' exists already (image %lld)", name, iid);
+    if (a->pending && (cl->given & (BIT(O_NAME) | BIT(O_HOW) | BIT(O_PAGE) | BIT(O_PER_PAGE))))
+        return usage_error("list --pending takes --vm and --mine only");
+    if (cl->val[O_VM] && id_arg("VM", cl->val[O_VM], &a->filter.vm_id))
+        return 2;
+    a->filter.name = cl->val[O_NAME];
+    if (cl->val[O_HOW] && snapimg_how_parse(cl->val[O_HOW], &a->filter.how) < 0)
+        return usage_error("--how must be hot, saveas or deferred, not '%s'", cl->val[O_HOW]);
+    if (cl->val[O_PAGE]) {
+        if (positive("--page", cl->val[O_PAGE], INT_MAX, &v))
+            return 2;
+        a->page = (size_t)v;
     }
-    xml_free(pool);
-    return rc;
-}
-
-/* Another disk of the VM waiting to be saved under the same name would
- * clash at registration. */
-static int name_free_in_vm(const struct xml *vm, const char *name, int disk_id)
-{
-    struct strvec ids = STRVEC_INIT;
-    int rc = 0;
-
-    xml_get_all(vm, &ids, "/VM/TEMPLATE/DISK/DISK_ID");
-    for (size_t i = 0; i < ids.nr && rc == 0; i++) {
-        struct dsave_req r;
-        int id;
-
-        if (parse_id(ids.v[i], &id) < 0 || id == disk_id)
-            continue;
-        if (dsave_read(vm, id, &r) < 0) {
-            fail_reset();
-            continue;
-        }
-        if (dsave_is_pending(&r) && streq(r.name, name))
-            rc = fail("disk %d of this VM is to be saved as '%s' already", id, name);
-        dsave_release(&r);
+    if (cl->val[O_PER_PAGE]) {
+        if (positive("--per-page", cl->val[O_PER_PAGE], 10000, &v))
+            return 2;
+        a->per_page = (size_t)v;
     }
-    strvec_clear(&ids);
-    return rc;
-}
-
-static int create_deferred(struct one_client *c, struct args *a)
-{
-    struct xml *vm = vm_doc(c, a->vmid);
-    _cleanup_free_ char *image_id = NULL, *tmpl = NULL, *since = NULL;
-    struct dsave_req r;
-    long long ds = -1, uid = -1, state = -1;
-    int rc = -1;
-
-    dsave_init(&r, a->disk_id);
-    if (!vm)
-        return -1;
-    if (xml_count(vm, "/VM/TEMPLATE/DISK[DISK_ID=%d]", a->disk_id) <= 0) {
-        fail("VM %d has no disk %d", a->vmid, a->disk_id);
-        goto out;
-    }
-    image_id = xml_get(vm, "/VM/TEMPLATE/DISK[DISK_ID=%d]/IMAGE_ID", a->disk_id);
-    if (str_empty(image_id)) {
-        fail("disk %d of VM %d does not come from an image (a volatile disk): it cannot be "
-             "saved",
-             a->disk_id, a->vmid);
-        goto out;
-    }
-    if (xml_get_int(vm, &state, "/VM/STATE") == 0 && state == 6) {
-        fail("VM %d is DONE", a->vmid);
-        goto out;
-    }
-    if (dsave_read(vm, a->disk_id, &r) < 0)
-        goto out;
-    if (dsave_is_pending(&r)) {
-        since = when(r.requested);
-        fail("disk %d of VM %d has a deferred save pending already ('%s', since %s): cancel "
-             "it first",
-             a->disk_id, a->vmid, r.name, since);
-        goto out;
-    }
-    dsave_release(&r);
-    if (xml_get_int(vm, &ds, "/VM/TEMPLATE/DISK[DISK_ID=%d]/DATASTORE_ID", a->disk_id) < 0 ||
-        xml_get_int(vm, &uid, "/VM/UID") < 0 || ds < 0 || ds > INT_MAX) {
-        fail_context("oned's document for VM %d", a->vmid);
-        goto out;
-    }
-    /* no --type: the type of the disk's image, which the epilog reads (the
-     * user need not be allowed to read the image) */
-    r.type = a->type ? xstrdup(a->type) : NULL;
-    if (name_free_in_vm(vm, a->name, a->disk_id) < 0 || name_free(c, a->name, uid, (int)ds) < 0)
-        goto out;
-    r.state = DSAVE_PENDING;
-    r.name = xstrdup(a->name);
-    r.persistent = a->persistent;
-    r.ds_id = (int)ds;
-    r.requested = dsave_now();
-    r.requested_by = xstrdup(one_user(c));
-    tmpl = dsave_template(&r);
-    if (one_vm_update(c, a->vmid, tmpl, 1) < 0)
-        goto out;
-    printf("pending: disk %d of VM %d will be saved as image '%s' (%s%s) in datastore %d "
-           "when the VM is terminated\n",
-           a->disk_id, a->vmid, r.name, r.type ? r.type : "type of its image",
-           r.persistent ? ", persistent" : "", r.ds_id);
-    rc = 0;
-out:
-    dsave_release(&r);
-    xml_free(vm);
-    return rc;
-}
-
-static int create_hot(struct one_client *c, struct args *a)
-{
-    int id;
-
-    if (one_vm_disksaveas(c, a->vmid, a->disk_id, a->name, a->type ? a->type : "", a->snap_id,
-                          &id) < 0)
-        return -1;
-    printf("%d\n", id);
     return 0;
 }
 
-static int cancel(struct one_client *c, struct args *a)
+static int check_boot(const struct cmdline *cl, struct args *a)
 {
-    struct xml *vm = vm_doc(c, a->vmid);
-    _cleanup_free_ char *tmpl = NULL;
-    struct dsave_req r;
-    int rc = -1;
+    int64_t v;
 
-    if (!vm)
-        return -1;
-    if (dsave_read(vm, a->disk_id, &r) == 0) {
-        if (!dsave_is_pending(&r)) {
-            fail("no deferred save is pending for disk %d of VM %d", a->disk_id, a->vmid);
-        } else {
-            /* an empty vector: Template::merge erases the attribute and adds
-             * nothing; the rest of the user template is not rewritten, so a
-             * concurrent change of another attribute cannot be lost */
-            tmpl = dsave_cancel_template(a->disk_id);
-            if (one_vm_update(c, a->vmid, tmpl, 1) == 0) {
-                printf("cancelled: disk %d of VM %d will not be saved as '%s'\n", a->disk_id,
-                       a->vmid, r.name);
-                rc = 0;
-            }
-        }
-        dsave_release(&r);
+    a->name = cl->val[O_NAME];
+    if (a->name && dsave_name_check(a->name) < 0)
+        return usage_error("%s", fail_reason());
+    if (cl->val[O_CPU]) {
+        char *end;
+        double d = strtod(cl->val[O_CPU], &end);
+
+        if (end == cl->val[O_CPU] || *end || !isfinite(d) || d <= 0 || d > 1024)
+            return usage_error("--cpu needs a number above 0 (0.5, 2), not '%s'", cl->val[O_CPU]);
+        a->cpu = cl->val[O_CPU];
     }
-    xml_free(vm);
-    return rc;
+    if (cl->val[O_VCPU]) {
+        if (positive("--vcpu", cl->val[O_VCPU], 1024, &v))
+            return 2;
+        a->vcpu = (int)v;
+    }
+    if (cl->val[O_MEMORY]) {
+        if (positive("--memory", cl->val[O_MEMORY], INT64_C(1) << 32, &v))
+            return 2;
+        a->memory_mb = v;
+    }
+    return 0;
 }
 
-static void list_vm(const struct xml *vm, int vmid)
+static int parse_args(int argc, char **argv, struct args *a)
 {
-    struct strvec ids = STRVEC_INIT;
+    const struct command *cmd = NULL;
+    struct cmdline cl;
+    int rc;
 
-    xml_get_all(vm, &ids, "/VM/TEMPLATE/DISK/DISK_ID");
-    for (size_t i = 0; i < ids.nr; i++) {
-        _cleanup_free_ char *since = NULL;
-        struct dsave_req r;
-        int id;
-
-        if (parse_id(ids.v[i], &id) < 0)
-            continue;
-        if (dsave_read(vm, id, &r) < 0) {
-            fprintf(stderr, "onesnap: VM %d: %s\n", vmid, fail_reason());
-            fail_reset();
-            continue;
-        }
-        if (dsave_is_pending(&r)) {
-            since = when(r.requested);
-            printf("%-6d %-5d %-20s %-8s %s\n", vmid, id, since, dsave_state_str(r.state), r.name);
-        }
-        dsave_release(&r);
-    }
-    strvec_clear(&ids);
+    memset(a, 0, sizeof(*a));
+    a->cmd = argv[1];
+    a->snap_id = -1;
+    a->filter = (struct snap_filter)SNAP_FILTER_INIT;
+    a->page = 1;
+    a->per_page = ONESNAP_PER_PAGE;
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (streq(a->cmd, commands[i].name))
+            cmd = &commands[i];
+    if (!cmd)
+        return usage_error("unknown command '%s'", a->cmd);
+    rc = split_args(argc, argv, cmd, &cl);
+    if (rc)
+        return rc;
+    a->deferred = cl.given & BIT(O_DEFERRED);
+    a->hot = cl.given & BIT(O_HOT);
+    a->persistent = cl.given & BIT(O_PERSISTENT);
+    a->pending = cl.given & BIT(O_PENDING);
+    a->mine = cl.given & BIT(O_MINE);
+    a->hold = cl.given & BIT(O_HOLD);
+    if (streq(cmd->name, "create"))
+        return check_create(&cl, a);
+    if (streq(cmd->name, "cancel"))
+        return id_arg("VM", cl.pos[0], &a->vmid) || id_arg("disk", cl.pos[1], &a->disk_id) ? 2 : 0;
+    if (streq(cmd->name, "list"))
+        return check_list(&cl, a);
+    if (id_arg("snapshot", cl.pos[0], &a->image_id))
+        return 2;
+    return streq(cmd->name, "boot") ? check_boot(&cl, a) : 0;
 }
 
-static int list_pending(struct one_client *c)
+static int run(struct one_client *c, const struct args *a)
 {
-    _cleanup_free_ char *doc = NULL;
-    struct strvec ids = STRVEC_INIT;
-    struct xml *pool;
-    int rc = 0;
-
-    /* the pool's short documents leave the user template out: each VM is
-     * read in full */
-    if (one_vmpool_info(c, -2, -1, -1, -1, &doc) < 0)
-        return -1;
-    pool = xml_doc_parse(doc, strlen(doc), "VM_POOL");
-    if (!pool)
-        return fail_context("oned's VM pool");
-    xml_get_all(pool, &ids, "/VM_POOL/VM/ID");
-    xml_free(pool);
-    printf("%-6s %-5s %-20s %-8s %s\n", "VM", "DISK", "SINCE", "STATE", "NAME");
-    for (size_t i = 0; i < ids.nr && rc == 0; i++) {
-        struct xml *vm;
-        int id;
-
-        if (parse_id(ids.v[i], &id) < 0)
-            continue;
-        vm = vm_doc(c, id);
-        if (!vm) {
-            if (one_last_code(c) == ONE_NO_EXISTS) { /* gone meanwhile */
-                fail_reset();
-                continue;
-            }
-            rc = -1;
-            break;
-        }
-        list_vm(vm, id);
-        xml_free(vm);
-    }
-    strvec_clear(&ids);
-    return rc;
+    if (streq(a->cmd, "create"))
+        return a->deferred ? cmd_create_deferred(c, a) : cmd_create_hot(c, a);
+    if (streq(a->cmd, "cancel"))
+        return cmd_cancel(c, a);
+    if (streq(a->cmd, "list"))
+        return a->pending ? cmd_list_pending(c, a) : cmd_list(c, a);
+    if (streq(a->cmd, "show"))
+        return cmd_show(c, a);
+    if (streq(a->cmd, "delete"))
+        return cmd_delete(c, a);
+    return cmd_boot(c, a);
 }
 
 int main(int argc, char **argv)
@@ -417,22 +336,15 @@ int main(int argc, char **argv)
         return 0;
     }
     rc = parse_args(argc, argv, &a);
-    if (rc != 0) {
-        free(a.type);
-        return rc;
+    if (rc == 0) {
+        c = one_open(NULL);
+        rc = c && run(c, &a) == 0 ? 0 : -1;
+        one_close(c);
     }
-    c = one_open(NULL);
-    if (!c) {
-        free(a.type);
-        return failure();
-    }
-    if (streq(a.cmd, "create"))
-        rc = a.deferred ? create_deferred(c, &a) : create_hot(c, &a);
-    else if (streq(a.cmd, "cancel"))
-        rc = cancel(c, &a);
-    else
-        rc = list_pending(c);
-    one_close(c);
     free(a.type);
-    return rc < 0 ? failure() : 0;
+    if (rc < 0) {
+        fprintf(stderr, "onesnap: %s\n", failed() ? fail_reason() : "failed");
+        return 1;
+    }
+    return rc;
 }

@@ -18,26 +18,7 @@ tm_setup --ssh-system
 norm() { printf '%s\n' "$1" | tr -s /; }
 DSROOT=$(norm "$DS_LOCATION")
 DS1=$(norm "$DS_LOCATION/$IMG_DS")
-ONESNAP=$BUILD/bin/onesnap
-
-# A user of its own (uid 5, group users 100) owns the VMs.
-printf 'alice:alicepw:5:100:users\n' >>"$STANDIN_DIR/users"
-printf 'alice:alicepw\n' >"$TEST_DIR/alice_auth"
-
-# onesnap as alice.
-snap() {
-    ONE_AUTH=$TEST_DIR/alice_auth "$ONESNAP" "$@"
-}
-
-# A VM owned by alice: tm_vm's arguments.
-user_vm() { # VMID tm_vm-ARGS...
-    local vmid=$1
-    tm_vm "$@"
-    tm_set vm "$vmid" /VM/UID 5
-    tm_set vm "$vmid" /VM/GID 100
-    tm_set vm "$vmid" /VM/UNAME alice
-    tm_set vm "$vmid" /VM/GNAME users
-}
+. "$(dirname "$0")/lib-onesnap.sh"
 
 # The history ACTION oned records for the terminate (27), terminate --hard
 # (28), recover --delete (13).
@@ -73,16 +54,25 @@ saved_images() { # VMID DISK
     done
 }
 
-# Exactly one image for VMID's disk, READY, alice's, qcow2, equal to FILE
-# (qemu-img compare); prints its id.
-expect_saved() { # VMID DISK EXPECTED_FILE [SHUTDOWN]
-    local ids id src want_shutdown=${4:-graceful}
+# The id of the one image saved from VMID's disk; fails (saying what it
+# found) when there is none or more than one.
+one_saved_image() { # VMID DISK
+    local ids
     ids=$(saved_images "$1" "$2")
     if [ "$(printf '%s\n' "$ids" | grep -c .)" != 1 ]; then
-        echo "expect_saved: VM $1 disk $2: images '$ids', not exactly one" >&2
+        echo "one_saved_image: VM $1 disk $2: images '$ids', not exactly one" >&2
         return 1
     fi
-    id=$ids
+    echo "$ids"
+}
+
+# Exactly one image for VMID's disk, READY, alice's, qcow2, equal to FILE
+# (qemu-img compare); its id in SAVED. Called as a command, never inside
+# $(...), where set -e is off and a failed check would pass unnoticed.
+expect_saved() { # VMID DISK EXPECTED_FILE [SHUTDOWN]
+    local id src want_shutdown=${4:-graceful}
+    SAVED=
+    id=$(one_saved_image "$1" "$2")
     [ "$(req "$1" "$2" STATE)" = SAVED ]
     [ "$(req "$1" "$2" IMAGE_ID)" = "$id" ]
     [ "$(tm_get image "$id" /IMAGE/STATE)" = 1 ]
@@ -108,7 +98,7 @@ expect_saved() { # VMID DISK EXPECTED_FILE [SHUTDOWN]
         echo "expect_saved: leftovers beside $src" >&2
         return 1
     fi
-    echo "$id"
+    SAVED=$id
 }
 
 # ---------------------------------------------------------------- onesnap
@@ -126,7 +116,8 @@ case_onesnap_requests() {
     must_fail --status 2 snap create 40 0 n --hot --persistent
     must_fail --status 2 snap create 40 x n --deferred
     must_fail --status 2 snap create 40 0 n --deferred --type KERNEL
-    must_fail --status 2 snap list
+    must_fail --status 2 snap list extra
+    must_fail --status 2 snap list --pending --page 2
     expect_success "$ONESNAP" --help
     grep -q -- '--deferred' "$LAST_STDOUT"
     # refusals: one line, status 1
@@ -143,10 +134,8 @@ case_onesnap_requests() {
     must_fail snap cancel 40 0
     expect_stderr_line "onesnap: no deferred save is pending for disk 0 of VM 40"
     # a user who may not manage the VM
-    printf 'bob:bobpw:6:100:users\n' >>"$STANDIN_DIR/users"
-    printf 'bob:bobpw\n' >"$TEST_DIR/bob_auth"
     tm_set vm 40 /VM/PERMISSIONS/GROUP_M 0
-    must_fail env ONE_AUTH="$TEST_DIR/bob_auth" "$ONESNAP" create 40 0 n --deferred
+    must_fail snap_bob create 40 0 n --deferred
     one_plain_line "$LAST_STDERR" | grep -q -i 'not authorized'
 
     # the request: in the user template, one attribute per disk
@@ -206,12 +195,14 @@ case_shared_terminate() {
     tm_epilog 41
     grep -q '^DELETE qcow2c node1:.*/disk.0 ' "$TM_FILE"
     grep -q '^MVDS qcow2c node1:.*/disk.1 ' "$TM_FILE"
-    iid=$(expect_saved 41 0 "$TEST_DIR/want41-0")
+    expect_saved 41 0 "$TEST_DIR/want41-0"
+    iid=$SAVED
     [ "$(tm_get image "$iid" /IMAGE/NAME)" = saved41-0 ]
     [ "$(tm_get image "$iid" /IMAGE/TYPE)" = 0 ]
     [ "$(tm_get image "$iid" /IMAGE/PERSISTENT)" = 0 ]
     [ "$(tm_get image "$iid" /IMAGE/TEMPLATE/QCOW2C_CONSISTENCY)" = "clean shutdown" ]
-    iid=$(expect_saved 41 1 "$TEST_DIR/want41-1")
+    expect_saved 41 1 "$TEST_DIR/want41-1"
+    iid=$SAVED
     [ "$(tm_get image "$iid" /IMAGE/TYPE)" = 2 ]
     # the disks went after their copies, the persistent image kept its data
     [ ! -e "$sysdir" ]
@@ -219,7 +210,7 @@ case_shared_terminate() {
         qemu-io -f qcow2 -c "read -q -P 0x42 3M 1M" "$(tm_image_file "$pimg")" >/dev/null
     # a re-run (recover --retry of a later line) changes nothing
     tm_transfer 41 <<<"DELETE qcow2c node1:$DS_LOCATION/$SYS_DS/41/disk.0 41 $IMG_DS"
-    [ "$(saved_images 41 0 | wc -l)" = 1 ]
+    one_saved_image 41 0 >/dev/null
     # nothing pending any more
     expect_success snap list --pending
     if grep -q '^41 ' "$LAST_STDOUT"; then return 1; fi
@@ -272,7 +263,8 @@ case_hard_terminate() {
     expect_success snap create 45 0 saved45 --deferred
     vm_action 45 28
     tm_epilog 45
-    iid=$(expect_saved 45 0 "$TEST_DIR/want45" hard)
+    expect_saved 45 0 "$TEST_DIR/want45" hard
+    iid=$SAVED
     [ "$(tm_get image "$iid" /IMAGE/TEMPLATE/QCOW2C_CONSISTENCY)" = crash-consistent ]
     grep -q 'crash-consistent' "$TM_REPLY"
 
@@ -305,7 +297,7 @@ case_recover_delete() {
     vm_action 47 13
     tm_delete_vm 47
     grep -q '^DELETE qcow2c node1:.*/disk.0 ' "$TM_FILE"
-    expect_saved 47 0 "$TEST_DIR/want47" hard >/dev/null
+    expect_saved 47 0 "$TEST_DIR/want47" hard
 }
 
 # ---------------------------------------------------------------- failures
@@ -327,7 +319,7 @@ epilog_fails() { # VMID HOST SYSDIR ERE
 }
 
 case_failures_and_retries() {
-    local img sysdir want
+    local img sysdir want iid
     img=$(tm_image os48 --format qcow2 --size 16)
     user_vm 48 --host node1 --system-ds "$SYS_DS" --disk image="$img"
     tm_prolog 48
@@ -353,8 +345,8 @@ case_failures_and_retries() {
     "$HARNESS/standin-ctl" "$STANDIN_DIR" fail one.image.chown 1 0x2000 'User [5] : Quota exceeded.'
     epilog_fails 48 node1 "$sysdir" 'cannot be given to user 5.*Quota exceeded'
     not_copied_again
-    [ "$(saved_images 48 0 | wc -l)" = 1 ]
-    [ "$(tm_get image "$(saved_images 48 0)" /IMAGE/UID)" = 0 ]
+    iid=$(one_saved_image 48 0)
+    [ "$(tm_get image "$iid" /IMAGE/UID)" = 0 ]
     # the origin cannot be recorded
     "$HARNESS/standin-ctl" "$STANDIN_DIR" fail one.image.update 1 0x2000 'Error updating.'
     epilog_fails 48 node1 "$sysdir" 'origin of image'
@@ -363,12 +355,12 @@ case_failures_and_retries() {
     "$HARNESS/standin-ctl" "$STANDIN_DIR" fail one.vm.update 1 0x2000 'Error updating VM.'
     epilog_fails 48 node1 "$sysdir" 'cannot record the state of the deferred save'
     not_copied_again
-    [ "$(saved_images 48 0 | wc -l)" = 1 ]
+    one_saved_image 48 0 >/dev/null
     # recover --retry: the same image, completed; the epilog goes on
     tm_epilog 48
     not_copied_again
     [ ! -e "$sysdir" ]
-    expect_saved 48 0 "$want" >/dev/null
+    expect_saved 48 0 "$want"
 }
 
 # The last run found its earlier copy or image instead of copying again.
@@ -419,7 +411,7 @@ case_killed_and_leftovers() {
     tm_vm_state 49 40
     tm_epilog 49
     grep -q 'is in place already' "$TM_REPLY"
-    expect_saved 49 0 "$want" >/dev/null
+    expect_saved 49 0 "$want"
 }
 
 case_datastore_full() {
@@ -458,7 +450,7 @@ case_datastore_full() {
     tm_epilog 50 --local
     [ ! -e "$sysdir" ]
     local iid
-    iid=$(saved_images 50 0)
+    iid=$(one_saved_image 50 0)
     [ "$(tm_get image "$iid" /IMAGE/DATASTORE_ID)" = 3 ]
     qemu-img compare -q "$TEST_DIR/want50" "$(norm "$(tm_get image "$iid" /IMAGE/SOURCE)")"
 }
@@ -489,8 +481,9 @@ case_ssh_stop_resume_terminate() {
     tm_epilog 51
     grep -q '^DELETE.ssh qcow2c node2:.*/disk.0 ' "$TM_FILE"
     grep -q '^MVDS.ssh qcow2c node2:.*/disk.1 ' "$TM_FILE"
-    expect_saved 51 0 "$TEST_DIR/want51-0" >/dev/null
-    iid=$(expect_saved 51 1 "$TEST_DIR/want51-1")
+    expect_saved 51 0 "$TEST_DIR/want51-0"
+    expect_saved 51 1 "$TEST_DIR/want51-1"
+    iid=$SAVED
     [ "$(tm_get image "$iid" /IMAGE/PERSISTENT)" = 1 ]
     # and the persistent disk went back into its image after its copy
     on_host node2 test ! -e "$sysdir/disk.1"
@@ -511,7 +504,7 @@ case_ssh_terminate_stopped() {
     vm_action 52 27
     tm_epilog 52 --local
     grep -q "^DELETE.ssh qcow2c $FE:.*/disk.0 " "$TM_FILE"
-    expect_saved 52 0 "$TEST_DIR/want52" >/dev/null
+    expect_saved 52 0 "$TEST_DIR/want52"
     [ ! -e "$sysdir" ]
 }
 
@@ -529,7 +522,7 @@ case_ssh_retry_names_last_host() {
     vm_action 53 27
     tm_transfer 53 <<<"DELETE.ssh qcow2c node1:$DS_LOCATION/$SSH_DS/53/disk.0 53 $IMG_DS"
     grep -q 'on the front-end' "$TM_REPLY"
-    expect_saved 53 0 "$TEST_DIR/want53" >/dev/null
+    expect_saved 53 0 "$TEST_DIR/want53"
 }
 
 test_case "onesnap: bad input, refusals, request, list, cancel, --hot" case_onesnap_requests

@@ -55,6 +55,12 @@ const char *image_name_problem(struct req *r, const char *name, int uid, char *b
 int image_type(const char *s);
 const char *image_type_str(int type);
 
+/* A new VM `vm_id` takes the images of its disks (each USE-checked, its
+ * state moved on, the VM among its users), or none of them: -1 with oned's
+ * refusal in buf, or answered already (r->answer: not authorized). */
+int images_acquire(struct req *r, const int *image_ids, size_t n, int vm_id, char *buf,
+                   size_t len);
+
 /* Answers the stored document of object `id` after checking USE. */
 void object_info(struct req *r, enum kind k, int id);
 

@@ -606,6 +606,116 @@ void m_image_chown(struct req *r)
     xml_free(img);
 }
 
+/* ---- the disks of a new VM: ImageManager::acquire_image (attach = false) ---- */
+
+static const char *const state_names[] = { "INIT",   "READY",     "USED",        "DISABLED",
+                                           "LOCKED", "ERROR",     "CLONE",       "DELETE",
+                                           "USED_PERS", "LOCKED_USED", "LOCKED_USED_PERS" };
+
+/* The state the image takes with one more VM; -1 with oned's refusal in
+ * buf. A LOCKED image (a save in progress) may be taken: the VM waits. */
+static int acquired_state(const struct xml *img, int id, char *buf, size_t len)
+{
+    long long state = doc_ll(img, "/IMAGE/STATE", -1), type = doc_ll(img, "/IMAGE/TYPE", -1);
+    bool pers = doc_ll(img, "/IMAGE/PERSISTENT", 0) == 1;
+    _cleanup_free_ char *ptype = xml_get_def(img, "", "/IMAGE/TEMPLATE/PERSISTENT_TYPE");
+    _cleanup_free_ char *name = xml_get_def(img, "", "/IMAGE/NAME");
+
+    if (type == IMG_KERNEL || type == IMG_RAMDISK || type == IMG_CONTEXT || type == IMG_BACKUP) {
+        snprintf(buf, len, "Image %d (%s) of type %s cannot be used as DISK.", id, name,
+                 image_type_str((int)type));
+        return -1;
+    }
+    switch (state) {
+    case IS_READY:
+        return pers ? IS_USED_PERS : IS_USED;
+    case IS_LOCKED:
+        return pers ? IS_LOCKED_USED_PERS : IS_LOCKED_USED;
+    case IS_USED_PERS:
+    case IS_LOCKED_USED_PERS:
+        if (strcasecmp(ptype, "SHAREABLE") != 0) {
+            snprintf(buf, len, "Cannot acquire image %d, it is persistent and already in use",
+                     id);
+            return -1;
+        }
+        return (int)state;
+    case IS_USED:
+    case IS_LOCKED_USED:
+        return (int)state;
+    default:
+        snprintf(buf, len, "Cannot acquire image %d, it is in state: %s", id,
+                 state >= 0 && (size_t)state < ARRAY_SIZE(state_names) ? state_names[state]
+                                                                       : "?");
+        return -1;
+    }
+}
+
+/* The image's document with VM vm_id among its users. */
+static char *with_user_vm(const struct xml *img, const char *text, int state, int vm_id)
+{
+    struct strvec vms = STRVEC_INIT;
+    struct sbuf ids = SBUF_INIT;
+    char *t1, *t2, *t3;
+
+    xml_get_all(img, &vms, "/IMAGE/VMS/ID");
+    sbuf_adds(&ids, "<VMS>");
+    for (size_t i = 0; i < vms.nr; i++)
+        sbuf_addf(&ids, "<ID>%s</ID>", vms.v[i]);
+    sbuf_addf(&ids, "<ID>%d</ID></VMS>", vm_id);
+    t1 = doc_set_child_int(text, "STATE", state);
+    t2 = doc_set_child_int(t1, "RUNNING_VMS", (long long)vms.nr + 1);
+    t3 = doc_replace_child(t2, "VMS", ids.buf);
+    free(t1);
+    free(t2);
+    sbuf_release(&ids);
+    strvec_clear(&vms);
+    return t3;
+}
+
+int images_acquire(struct req *r, const int *image_ids, size_t n, int vm_id, char *buf,
+                   size_t len)
+{
+    char **texts = xcalloc(n ? n : 1, sizeof(*texts));
+    int *states = xcalloc(n ? n : 1, sizeof(*states));
+    int rc = 0;
+
+    /* every image is checked before any is changed: a refusal leaves all
+     * of them as they were, as oned's release on a failed allocate does */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct xml *img;
+
+        texts[i] = doc_read(r->dir, KIND_IMAGE, image_ids[i]);
+        img = texts[i] ? xml_doc_parse(texts[i], strlen(texts[i]), "IMAGE") : NULL;
+        if (!img) {
+            fail_reset();
+            snprintf(buf, len, "Image with ID: %d does not exist", image_ids[i]);
+            rc = -1;
+        } else if (!authorize(r, img, "IMAGE", OP_USE, image_ids[i], -1)) {
+            rc = -1; /* answered */
+        } else if ((states[i] = acquired_state(img, image_ids[i], buf, len)) < 0) {
+            rc = -1;
+        } else {
+            char *t = with_user_vm(img, texts[i], states[i], vm_id);
+
+            free(texts[i]);
+            texts[i] = t;
+        }
+        xml_free(img);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (doc_write(r->dir, KIND_IMAGE, image_ids[i], texts[i]) < 0)
+            rc = -1;
+    if (rc < 0 && failed()) {
+        snprintf(buf, len, "stand-in: %s", fail_reason());
+        fail_reset();
+    }
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(states);
+    return rc;
+}
+
 /* ---- one.image.delete ---- */
 
 /* ImageManager::delete_image's refusals; NULL when the image may go. */

@@ -195,6 +195,15 @@ int doc_next_id(const char *dir, enum kind k)
     return next;
 }
 
+int doc_give_back_id(const char *dir, enum kind k, int id)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s.lastoid", dir, kind_dir(k));
+    char num[32];
+
+    snprintf(num, sizeof(num), "%d\n", id > 0 ? id - 1 : 0);
+    return write_atomic(path, num, strlen(num));
+}
+
 /* ---- text-level edits ---- */
 
 /* Skips a comment, CDATA section or processing instruction at p; NULL when

@@ -51,6 +51,9 @@ int doc_delete(const char *dir, enum kind k, int id);
 void doc_ids(const char *dir, enum kind k, int **ids, size_t *n);
 /* A fresh id: above every id present and every id ever allocated. */
 int doc_next_id(const char *dir, enum kind k);
+/* Gives back the id of an allocation that failed, as PoolSQL::allocate
+ * does (the last id one lower, never below 0). */
+int doc_give_back_id(const char *dir, enum kind k, int id);
 
 /* Editing the text of a document without re-serialising the rest, so that
  * oned's layout (CDATA sections, order) stays byte for byte. Each works on

@@ -503,6 +503,41 @@ static void vm_document(struct req *r, struct sbuf *doc, int id, const char *nam
 }
 
 /* VirtualMachine::insert: NAME, MEMORY, CPU, the known attributes. */
+/* The DISKs numbered (DISK_ID) and the images they name taken for VM
+ * vm_id, as VirtualMachine::parse_disks does; answers a refusal. */
+static int take_disk_images(struct req *r, struct tmpl *sys, int vm_id)
+{
+    int *ids = xcalloc(sys->nr ? sys->nr : 1, sizeof(*ids));
+    size_t n = 0;
+    int disk_id = 0, rc = 0;
+    char buf[256];
+
+    for (size_t i = 0; i < sys->nr && rc == 0; i++) {
+        struct tmpl_attr *a = &sys->attrs[i];
+        const char *image;
+
+        if (!streq(a->name, "DISK") || a->value)
+            continue;
+        snprintf(buf, sizeof(buf), "%d", disk_id++);
+        tmpl_vector_set(a, "DISK_ID", buf);
+        image = tmpl_vector_get(a, "IMAGE_ID");
+        if (image && parse_id(image, &ids[n]) < 0) {
+            reply_error(r, E_ALLOCATE, -1,
+                        "Error allocating a new virtual machine. Wrong IMAGE_ID: %s", image);
+            rc = -1;
+        } else if (image) {
+            n++;
+        }
+    }
+    if (rc == 0 && images_acquire(r, ids, n, vm_id, buf, sizeof(buf)) < 0) {
+        if (!r->answer)
+            reply_error(r, E_ALLOCATE, -1, "Error allocating a new virtual machine. %s", buf);
+        rc = -1;
+    }
+    free(ids);
+    return rc;
+}
+
 static void vm_allocate(struct req *r, struct tmpl *user, bool hold)
 {
     _cleanup_free_ char *name = NULL;
@@ -544,6 +579,12 @@ static void vm_allocate(struct req *r, struct tmpl *user, bool hold)
     for (size_t i = user->nr; i-- > 0;)
         if (is_template_attr(user->attrs[i].name))
             tmpl_take(&sys, user, i);
+    if (take_disk_images(r, &sys, id) < 0) {
+        if (doc_give_back_id(r->dir, KIND_VM, id) < 0)
+            fail_reset(); /* the refusal is the answer; a gap in ids is harmless */
+        tmpl_free(&sys);
+        return;
+    }
     snprintf(buf, sizeof(buf), "%d", r->user->uid);
     tmpl_set(&sys, "CREATED_BY", buf);
     snprintf(buf, sizeof(buf), "%d", id);

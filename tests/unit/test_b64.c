@@ -1,36 +1,9 @@
 /* test_b64.c - strict base64 (RFC 4648), and the real DS message. */
 #include "testlib.h"
 
-#include <libgen.h>
-
 #include "b64.h"
 
 TestSuite(b64, .timeout = 30);
-
-static char *fixture(const char *rel)
-{
-    const char *env = getenv("QCOW2C_FIXTURES");
-    char *exe, *path;
-
-    if (env && *env)
-        return xasprintf("%s/%s", env, rel);
-    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
-        return xasprintf("tests/fixtures/oned/%s", rel);
-    exe = realpath("/proc/self/exe", NULL);
-    cr_assert_not_null(exe);
-    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
-    free(exe);
-    return path;
-}
-
-static void read_fixture(const char *rel, struct sbuf *out)
-{
-    char *path = fixture(rel);
-
-    cr_assert_eq(sbuf_read_file(out, path, 0), 0, "cannot read fixture %s: %s", path,
-                 strerror(errno));
-    free(path);
-}
 
 /* RFC 4648 section 10. */
 static const char *const rfc[][2] = {
@@ -232,8 +205,8 @@ Test(b64, captured_ds_messages_decode_exactly)
         char *p_in = xasprintf("%s/stdin", dirs[i]);
         char *p_want = xasprintf("%s/stdin.decoded.xml", dirs[i]);
 
-        read_fixture(p_in, &in);
-        read_fixture(p_want, &want);
+        test_read_fixture(p_in, &in);
+        test_read_fixture(p_want, &want);
         cr_assert_gt(in.len, 1000, "%s", p_in);
         cr_assert_null(memchr(in.buf, '\n', in.len), "oned sends one line, no newline");
         cr_assert_eq(b64_decode(in.buf, in.len, &got), 0, "%s: %s", p_in, fail_reason());
@@ -258,8 +231,8 @@ Test(b64, captured_message_wrapped_at_76_columns)
 {
     struct sbuf in = SBUF_INIT, wrapped = SBUF_INIT, want = SBUF_INIT, got = SBUF_INIT;
 
-    read_fixture("ds/cp/1/stdin", &in);
-    read_fixture("ds/cp/1/stdin.decoded.xml", &want);
+    test_read_fixture("ds/cp/1/stdin", &in);
+    test_read_fixture("ds/cp/1/stdin.decoded.xml", &want);
     for (size_t i = 0; i < in.len; i += 76) {
         sbuf_add(&wrapped, in.buf + i, in.len - i < 76 ? in.len - i : 76);
         sbuf_adds(&wrapped, "\n");
@@ -279,7 +252,7 @@ Test(b64, corruption_in_a_real_message_is_located)
     struct sbuf in = SBUF_INIT, got = SBUF_INIT;
     char want[64];
 
-    read_fixture("ds/rm/1/stdin", &in);
+    test_read_fixture("ds/rm/1/stdin", &in);
     in.buf[1234] = '*';
     cr_assert_eq(b64_decode(in.buf, in.len, &got), -1);
     snprintf(want, sizeof(want), "unexpected character 0x2a at offset %d", 1234);
@@ -288,7 +261,7 @@ Test(b64, corruption_in_a_real_message_is_located)
     sbuf_release(&got);
 
     fail_reset();
-    read_fixture("ds/rm/1/stdin", &in);
+    test_read_fixture("ds/rm/1/stdin", &in);
     cr_assert_eq(b64_decode(in.buf, in.len - 1, &got), -1, "a cut message is refused");
     cr_assert_str_eq(fail_reason(), "truncated input");
     sbuf_release(&in);

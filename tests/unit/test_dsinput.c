@@ -2,38 +2,12 @@
  * stdin (protocol §5.1-5.2), from the exact bytes oned sent. */
 #include "testlib.h"
 
-#include <libgen.h>
 #include <sys/wait.h>
 
 #include "b64.h"
 #include "dsinput.h"
 
 TestSuite(dsinput, .timeout = 60);
-
-static char *fixture(const char *rel)
-{
-    const char *env = getenv("QCOW2C_FIXTURES");
-    char *exe, *path;
-
-    if (env && *env)
-        return xasprintf("%s/%s", env, rel);
-    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
-        return xasprintf("tests/fixtures/oned/%s", rel);
-    exe = realpath("/proc/self/exe", NULL);
-    cr_assert_not_null(exe);
-    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
-    free(exe);
-    return path;
-}
-
-static void read_fixture(const char *rel, struct sbuf *out)
-{
-    char *path = fixture(rel);
-
-    cr_assert_eq(sbuf_read_file(out, path, 0), 0, "cannot read fixture %s: %s", path,
-                 strerror(errno));
-    free(path);
-}
 
 static void assert_get(const struct xml *x, const char *want, const char *expr)
 {
@@ -89,8 +63,8 @@ Test(dsinput, every_captured_message_parses)
         char *pa = xasprintf("%s/argv", c->dir);
         struct xml *x;
 
-        read_fixture(p, &in);
-        read_fixture(pa, &argv);
+        test_read_fixture(p, &in);
+        test_read_fixture(pa, &argv);
         sbuf_rtrim(&argv);
         fail_reset();
         x = ds_input_parse(in.buf, in.len);
@@ -115,7 +89,7 @@ Test(dsinput, captured_details)
     struct sbuf in = SBUF_INIT;
     struct xml *x;
 
-    read_fixture("ds/cp/1/stdin", &in);
+    test_read_fixture("ds/cp/1/stdin", &in);
     x = ds_input_parse(in.buf, in.len);
     cr_assert_not_null(x, "%s", fail_reason());
     assert_get(x, "/var/lib/one//datastores/107", "/DS_DRIVER_ACTION_DATA/DATASTORE/BASE_PATH");
@@ -127,7 +101,7 @@ Test(dsinput, captured_details)
     xml_free(x);
     sbuf_release(&in);
 
-    read_fixture("tm/monitor/1/stdin", &in);
+    test_read_fixture("tm/monitor/1/stdin", &in);
     x = ds_input_parse(in.buf, in.len);
     cr_assert_not_null(x, "%s", fail_reason());
     assert_get(x, "/var/lib/one//datastores", "/DS_DRIVER_ACTION_DATA/DATASTORE_LOCATION");
@@ -141,7 +115,7 @@ Test(dsinput, trailing_blanks_and_wrapping_are_tolerated)
     static const char *const tails[] = { "\n", "\r\n", " ", "\t\n", "\n\n\n" };
     struct sbuf in = SBUF_INIT;
 
-    read_fixture("ds/clone/1/stdin", &in);
+    test_read_fixture("ds/clone/1/stdin", &in);
     for (size_t i = 0; i < ARRAY_SIZE(tails); i++) {
         struct sbuf msg = SBUF_INIT;
         struct xml *x;
@@ -222,7 +196,7 @@ Test(dsinput, a_trailing_nul_is_not_a_blank)
 {
     struct sbuf in = SBUF_INIT;
 
-    read_fixture("ds/cp/1/stdin", &in);
+    test_read_fixture("ds/cp/1/stdin", &in);
     sbuf_addch(&in, 0);
     assert_refused(in.buf, in.len,
                    "the driver message on stdin is not valid base64: "
@@ -251,7 +225,7 @@ Test(dsinput, decoded_capture_with_another_root)
 {
     struct sbuf xml = SBUF_INIT, enc = SBUF_INIT;
 
-    read_fixture("ds/cp/1/stdin.decoded.xml", &xml);
+    test_read_fixture("ds/cp/1/stdin.decoded.xml", &xml);
     cr_assert(starts_with(xml.buf, "<DS_DRIVER_ACTION_DATA>"));
     memcpy(xml.buf + 1, "XS", 2);
     memcpy(xml.buf + xml.len - 22, "XS", 2);
@@ -282,7 +256,7 @@ Test(dsinput, read_from_a_file_descriptor)
     struct xml *x;
     int fd;
 
-    read_fixture("ds/mkfs/1/stdin", &in);
+    test_read_fixture("ds/mkfs/1/stdin", &in);
     fd = file_with(in.buf, in.len);
     x = ds_input_read(fd);
     close(fd);
@@ -300,7 +274,7 @@ Test(dsinput, read_from_a_pipe_in_pieces)
     int fds[2];
     pid_t pid;
 
-    read_fixture("ds/rm/2/stdin", &in);
+    test_read_fixture("ds/rm/2/stdin", &in);
     cr_assert_eq(pipe(fds), 0);
     pid = fork();
     cr_assert_geq(pid, 0);

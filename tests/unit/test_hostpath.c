@@ -2,35 +2,15 @@
  * traps 1-3), and the path helpers. */
 #include "testlib.h"
 
-#include <libgen.h>
-
 #include "hostpath.h"
 #include "strvec.h"
 
 TestSuite(hostpath, .timeout = 30);
 
-/* tests/fixtures/oned, found from the working directory (make runs tests
- * from the top of the tree) or from the test binary (<O>/tests/<name>). */
-static char *fixture(const char *rel)
-{
-    const char *env = getenv("QCOW2C_FIXTURES");
-    char *exe, *path;
-
-    if (env && *env)
-        return xasprintf("%s/%s", env, rel);
-    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
-        return xasprintf("tests/fixtures/oned/%s", rel);
-    exe = realpath("/proc/self/exe", NULL);
-    cr_assert_not_null(exe);
-    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
-    free(exe);
-    return path;
-}
-
 /* Reads a fixture's lines (the argv files hold one argument a line). */
 static void fixture_lines(const char *rel, struct strvec *out)
 {
-    char *path = fixture(rel);
+    char *path = test_fixture(rel);
     struct sbuf sb = SBUF_INIT;
     const char *p;
 

@@ -15,22 +15,6 @@
 
 TestSuite(multicall, .timeout = 60);
 
-static char *fixture(const char *rel)
-{
-    const char *env = getenv("QCOW2C_FIXTURES");
-    char *exe, *path;
-
-    if (env && *env)
-        return xasprintf("%s/%s", env, rel);
-    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
-        return xasprintf("tests/fixtures/oned/%s", rel);
-    exe = realpath("/proc/self/exe", NULL);
-    cr_assert_not_null(exe);
-    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
-    free(exe);
-    return path;
-}
-
 /* ---- the test table ---- */
 
 static int act_echo(struct action_ctx *ctx)
@@ -491,7 +475,7 @@ Test(multicall_table, log_lines_carry_the_vm_id_and_one_plain_line)
 
 Test(multicall_table, ds_message_on_stdin)
 {
-    char *path = fixture("ds/cp/1/stdin");
+    char *path = test_fixture("ds/cp/1/stdin");
     struct sbuf in = SBUF_INIT;
     struct result r;
 

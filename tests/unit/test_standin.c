@@ -786,12 +786,35 @@ Test(standin, vm_allocate_and_pools)
     cr_expect_str_eq(xml, want);
     expect_valid(xml, "VM_POOL", "vm_pool.xsd");
     free(xml);
+    /* a disk from an image the user may not use: refused, nothing taken */
+    cr_expect_eq(one_vm_allocate(u, "CPU=0.5\nMEMORY=64\nDISK=[IMAGE_ID=8]", false, &id), -1);
+    cr_expect(strstr(fail_reason(), "Not authorized to perform USE IMAGE [8]."), "%s",
+              fail_reason());
+    cr_expect_eq(one_last_code(u), ONE_AUTHORIZATION);
+    fail_reset();
+    cr_expect_eq(one_vm_allocate(c, "CPU=1\nMEMORY=32\nDISK=[IMAGE_ID=99]", false, &id), -1);
+    cr_expect(strstr(fail_reason(), "Image with ID: 99 does not exist"), "%s", fail_reason());
+    fail_reset();
+    expect_get("image", 8, "/IMAGE/RUNNING_VMS", "1"); /* VM 6's */
     cr_assert_eq(one_vm_allocate(u,
                                  "NAME=\"t1\"\nCPU=0.5\nMEMORY=64\nFOO=bar\n"
-                                 "DISK=[IMAGE_ID=8]",
+                                 "DISK=[SIZE=16,TYPE=fs]",
                                  false, &id),
                  0, "%s", fail_reason());
-    cr_assert_eq(one_vm_allocate(c, "CPU=1\nMEMORY=32", true, &held), 0);
+    cr_assert_eq(one_vm_allocate(c, "CPU=1\nMEMORY=32\nDISK=[IMAGE_ID=8]", true, &held), 0,
+                 "%s", fail_reason());
+    /* the image is taken as ImageManager::acquire_image takes it */
+    expect_get("image", 8, "/IMAGE/RUNNING_VMS", "2");
+    expect_get("image", 8, "/IMAGE/STATE", "2");
+    {
+        char *want_ids = xasprintf("6,%d", held);
+        char *ids = get("image", 8, "concat(/IMAGE/VMS/ID[1], ',', /IMAGE/VMS/ID[2])");
+
+        cr_expect_str_eq(ids ? ids : "(nothing)", want_ids);
+        free(ids);
+        free(want_ids);
+    }
+    expect_get("vm", held, "/VM/TEMPLATE/DISK/DISK_ID", "0");
     expect_get("vm", id, "/VM/STATE", "1");
     expect_get("vm", held, "/VM/STATE", "2");
     {
@@ -802,7 +825,7 @@ Test(standin, vm_allocate_and_pools)
     }
     expect_get("vm", id, "/VM/UNAME", "labuser");
     expect_get("vm", id, "/VM/USER_TEMPLATE/FOO", "bar");
-    expect_get("vm", id, "/VM/TEMPLATE/DISK/IMAGE_ID", "8");
+    expect_get("vm", held, "/VM/TEMPLATE/DISK/IMAGE_ID", "8");
     cr_assert_eq(one_vm_info(u, id, &xml), 0);
     expect_valid_vm(xml);
     free(xml);

@@ -2,7 +2,6 @@
  * to make the parser read files or expand without bound. */
 #include "testlib.h"
 
-#include <libgen.h>
 #include <sys/wait.h>
 
 #include "run.h"
@@ -10,25 +9,9 @@
 
 TestSuite(xml, .timeout = 30);
 
-static char *fixture(const char *rel)
-{
-    const char *env = getenv("QCOW2C_FIXTURES");
-    char *exe, *path;
-
-    if (env && *env)
-        return xasprintf("%s/%s", env, rel);
-    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
-        return xasprintf("tests/fixtures/oned/%s", rel);
-    exe = realpath("/proc/self/exe", NULL);
-    cr_assert_not_null(exe);
-    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
-    free(exe);
-    return path;
-}
-
 static struct xml *load_fixture(const char *rel, const char *root)
 {
-    char *path = fixture(rel);
+    char *path = test_fixture(rel);
     struct sbuf sb = SBUF_INIT;
     struct xml *x;
 
@@ -368,7 +351,7 @@ Test(xml, malformed_reason_has_no_trailing_blank)
 
 Test(xml, a_truncated_real_document_is_refused)
 {
-    char *path = fixture("xmlrpc/vm.info.running.inner.xml");
+    char *path = test_fixture("xmlrpc/vm.info.running.inner.xml");
     struct sbuf sb = SBUF_INIT;
 
     cr_assert_eq(sbuf_read_file(&sb, path, 0), 0);

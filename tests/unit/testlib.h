@@ -8,6 +8,7 @@
 #define QCOW2C_TESTLIB_H
 
 #include <criterion/criterion.h>
+#include <libgen.h>
 
 #include "util.h"
 
@@ -33,6 +34,34 @@ static inline void test_write_file(const char *path, const char *content)
     cr_assert_not_null(f, "cannot write %s: %s", path, strerror(errno));
     fputs(content, f);
     fclose(f);
+}
+
+/* A file of tests/fixtures/oned (copies of the real oned's captures), found
+ * from the working directory (make runs the tests from the top of the tree)
+ * or from the test binary (<O>/tests/<name>); QCOW2C_FIXTURES overrides. */
+static inline char *test_fixture(const char *rel)
+{
+    const char *env = getenv("QCOW2C_FIXTURES");
+    char *exe, *path;
+
+    if (env && *env)
+        return xasprintf("%s/%s", env, rel);
+    if (access("tests/fixtures/oned/README.md", R_OK) == 0)
+        return xasprintf("tests/fixtures/oned/%s", rel);
+    exe = realpath("/proc/self/exe", NULL);
+    cr_assert_not_null(exe);
+    path = xasprintf("%s/../tests/fixtures/oned/%s", dirname(dirname(exe)), rel);
+    free(exe);
+    return path;
+}
+
+static inline void test_read_fixture(const char *rel, struct sbuf *out)
+{
+    char *path = test_fixture(rel);
+
+    cr_assert_eq(sbuf_read_file(out, path, 0), 0, "cannot read fixture %s: %s", path,
+                 strerror(errno));
+    free(path);
 }
 
 /* The directory of the test sshd started by tests/run-unit.sh. Tests that
