@@ -154,8 +154,10 @@ install: all
 uninstall:
 	./install.sh --uninstall
 
-bench: all
-	bench/run.sh
+# The benchmarks that need no guest, one after the other (bench/README.md).
+bench: all $(HARNESS)
+	BUILD=$(abspath $(O)) bench/ds-copy.sh && BUILD=$(abspath $(O)) bench/deferred-save.sh && \
+	BUILD=$(abspath $(O)) bench/tm-actions.sh
 
 clean:
 	rm -rf build build-asan

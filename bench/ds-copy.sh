@@ -35,7 +35,7 @@ BENCH_RUNS=$runs
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
-for t in qemu-img qemu-io dd cp; do
+for t in qemu-img qemu-io dd cp bc; do
     command -v "$t" >/dev/null || { echo "ds-copy.sh: $t is missing" >&2; exit 1; }
 done
 [ -x "$build/bin/qcow2c-ds" ] || { echo "ds-copy.sh: build first (make)" >&2; exit 1; }

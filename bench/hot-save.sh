@@ -168,11 +168,6 @@ printed_at() { # N
     awk -v n="$1" '$2 == "counter" && $3 == n { print $1; exit }' "$CONSOLE"
 }
 
-cold_cache() {
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-}
-
 new_source() { # KIND RUN
     printf '%s/105/%s-%s-%s\n' "$DSL" "$1" "$2" "$(date +%s%N | md5sum | cut -c1-16)"
 }
@@ -183,7 +178,7 @@ one_save() { # KIND RUN
     local kind=$1 run=$2 dst file t0 t1 t2 c0 out n at stall g h
     dst=$(new_source "$kind" "$run")
     file=$(printf '%s\n' "$dst" | tr -s /)
-    cold_cache
+    bench_drop_caches
     c0=$(counter)
     t0=$(bench_now)
     if [ "$kind" = qcow2c ]; then
