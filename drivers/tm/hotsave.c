@@ -8,7 +8,6 @@
 #include "hostpath.h"
 #include "log.h"
 #include "num.h"
-#include "quote.h"
 #include "snapshot.h"
 #include "transfer.h"
 #include "xml.h"

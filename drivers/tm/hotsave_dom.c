@@ -6,9 +6,6 @@
 #include "config.h"
 #include "hostpath.h"
 #include "log.h"
-#include "num.h"
-#include "quote.h"
-#include "snapshot.h"
 #include "transfer.h"
 #include "xml.h"
 

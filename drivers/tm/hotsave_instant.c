@@ -4,13 +4,10 @@
 
 #include "cleanup.h"
 #include "config.h"
-#include "hostpath.h"
 #include "log.h"
-#include "num.h"
 #include "quote.h"
 #include "snapshot.h"
 #include "transfer.h"
-#include "xml.h"
 
 /*
  * The instant, on the host: $1 virsh, $2 URI, $3 domain, $4 agent limit,

@@ -447,17 +447,6 @@ boot() {
     tm_context "$V"
 }
 
-# The VM document as the VMM driver sends it (its last history record
-# only, VirtualMachine::to_xml), base64 on one line.
-vmm_stdin() { # FILE
-    local doc last
-    doc=$(tm_get vm "$V" | tr -d '\n')
-    last=${doc##*<HISTORY>}
-    last=${last%%</HISTORY_RECORDS>*}
-    doc="${doc%%<HISTORY_RECORDS>*}<HISTORY_RECORDS><HISTORY>$last</HISTORY_RECORDS>${doc##*</HISTORY_RECORDS>}"
-    printf '%s' "$doc" | base64 -w0 >"$1"
-}
-
 # A qcow2 flattened copy of FILE (read on HOST) in OUT (the shared tree).
 flatten() { # HOST FILE OUT
     # shellcheck disable=SC2016 # expanded on the host

@@ -825,6 +825,17 @@ tm_transfer_fails() {
     esac
 }
 
+# The VM document as the VMM driver sends it: its last history record only
+# (VirtualMachine::to_xml), base64 on one line; tm_vmm's STDIN_FILE.
+tm_vmm_stdin() { # VMID FILE
+    local doc last
+    doc=$(tm_get vm "$1" | tr -d '\n')
+    last=${doc##*<HISTORY>}
+    last=${last%%</HISTORY_RECORDS>*}
+    doc="${doc%%<HISTORY_RECORDS>*}<HISTORY_RECORDS><HISTORY>$last</HISTORY_RECORDS>${doc##*</HISTORY_RECORDS>}"
+    printf '%s' "$doc" | base64 -w0 >"$2"
+}
+
 tm_vmm() { # VMID "CMD LINE" [STDIN_FILE]
     local vmid=$1 line=$2 in=${3:-} status=0 rec last
     local -a _tm_env stdin_args=()

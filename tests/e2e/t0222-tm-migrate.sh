@@ -37,17 +37,6 @@ EOF
     chmod 755 "$REMOTES/tm/faketm/$hook"
 done
 
-# The VM document as the VMM driver sends it: its last history record only
-# (VirtualMachine::to_xml), base64 on one line.
-vmm_stdin() { # VMID FILE
-    local doc last
-    doc=$(tm_get vm "$1" | tr -d '\n')
-    last=${doc##*<HISTORY>}
-    last=${last%%</HISTORY_RECORDS>*}
-    doc="${doc%%<HISTORY_RECORDS>*}<HISTORY_RECORDS><HISTORY>$last</HISTORY_RECORDS>${doc##*</HISTORY_RECORDS>}"
-    printf '%s' "$doc" | base64 -w0 >"$2"
-}
-
 # A VM on system datastore 0 and node1 with a qcow2c disk and two disks of
 # TM faketm.
 vm_with_fake_disks() { # VMID
@@ -73,7 +62,7 @@ case_premigrate() {
     vm_with_fake_disks 50
     sysdir=$(tm_sysdir 50)
     : >"$CALLS"
-    vmm_stdin 50 "$TEST_DIR/vm50.b64"
+    tm_vmm_stdin 50 "$TEST_DIR/vm50.b64"
     tm_vmm 50 "PREMIGRATE qcow2c node1 node2 $sysdir 50 $SYS_DS" "$TEST_DIR/vm50.b64"
     # once for the two faketm disks, with the caller's name and the stdin
     [ "$(cat "$CALLS")" = "premigrate [node1] [node2] [$sysdir] [50] [$SYS_DS] [qcow2c]" ]
@@ -92,7 +81,7 @@ case_premigrate() {
     if grep -v '^\(INFO\|WARN\|DEBUG\|ERROR\): ' "$LAST_STDERR"; then return 1; fi
     # an other TM without the hook: skipped with a warning
     tm_set vm 50 '/VM/TEMPLATE/DISK[DISK_ID=2]/TM_MAD' nosuchtm
-    vmm_stdin 50 "$TEST_DIR/vm50.b64"
+    tm_vmm_stdin 50 "$TEST_DIR/vm50.b64"
     tm_vmm 50 "PREMIGRATE qcow2c node1 node2 $sysdir 50 $SYS_DS" "$TEST_DIR/vm50.b64"
     grep -q '^LOG W 50 .*nosuchtm .* is not there' "$TM_REPLY"
 }
@@ -110,7 +99,7 @@ case_caller_tm() {
     done
     [ ! -s "$CALLS" ]
     # failmigrate: nothing, and no other TM called
-    vmm_stdin 51 "$TEST_DIR/vm51.b64"
+    tm_vmm_stdin 51 "$TEST_DIR/vm51.b64"
     tm_vmm 51 "FAILMIGRATE qcow2c node1 node2 $sysdir 51 $SYS_DS" "$TEST_DIR/vm51.b64"
     [ ! -s "$CALLS" ]
 }
@@ -124,7 +113,7 @@ case_postmigrate() {
     tm_vm_move 52 node2 2
     new=$(norm "$(tm_sysdir 52)")
     cp -a "$old" "$new"
-    vmm_stdin 52 "$TEST_DIR/vm52.b64"
+    tm_vmm_stdin 52 "$TEST_DIR/vm52.b64"
     : >"$CALLS"
     tm_vmm 52 "POSTMIGRATE qcow2c node1 node2 $(tm_sysdir 52) 52 2" "$TEST_DIR/vm52.b64"
     [ ! -e "$old" ]
@@ -136,7 +125,7 @@ case_postmigrate() {
     [ -d "$new" ]
     # the same datastore, another host: nothing removed, the others called
     tm_vm_move 52 node1 2
-    vmm_stdin 52 "$TEST_DIR/vm52.b64"
+    tm_vmm_stdin 52 "$TEST_DIR/vm52.b64"
     : >"$CALLS"
     tm_vmm 52 "POSTMIGRATE qcow2c node2 node1 $(tm_sysdir 52) 52 2" "$TEST_DIR/vm52.b64"
     [ -d "$new" ]
@@ -153,7 +142,7 @@ case_hostile() {
     vm_with_fake_disks 53
     sysdir=$(tm_sysdir 53)
     other=$DS_LOCATION/$SYS_DS/54
-    vmm_stdin 53 "$TEST_DIR/vm53.b64"
+    tm_vmm_stdin 53 "$TEST_DIR/vm53.b64"
     : >"$CALLS"
     local -a bad=(
         "PREMIGRATE qcow2c node1 node2 $other 53 $SYS_DS"
@@ -176,12 +165,12 @@ case_hostile() {
     vmm_fails 53 "PREMIGRATE qcow2c node1 node2 $sysdir 53 $SYS_DS" /dev/null
     one_plain_line "$LAST_STDERR" | grep -q 'no VM document'
     vm_with_fake_disks 54
-    vmm_stdin 54 "$TEST_DIR/vm54.b64"
+    tm_vmm_stdin 54 "$TEST_DIR/vm54.b64"
     vmm_fails 53 "PREMIGRATE qcow2c node1 node2 $sysdir 53 $SYS_DS" "$TEST_DIR/vm54.b64"
     one_plain_line "$LAST_STDERR" | grep -q 'not the one of VM 53'
     # a disk TM_MAD that is a path: never run
     tm_set vm 53 '/VM/TEMPLATE/DISK[DISK_ID=1]/TM_MAD' '../../../tmp/x'
-    vmm_stdin 53 "$TEST_DIR/vm53.b64"
+    tm_vmm_stdin 53 "$TEST_DIR/vm53.b64"
     tm_vmm 53 "PREMIGRATE qcow2c node1 node2 $sysdir 53 $SYS_DS" "$TEST_DIR/vm53.b64"
     grep -q 'is not a driver name' "$TM_REPLY"
     [ "$(grep -c . "$CALLS")" = 1 ] # DISK 2 only (faketm)
@@ -193,7 +182,7 @@ case_oned_unreachable() {
     old=$(norm "$(tm_sysdir 55)")
     tm_vm_move 55 node2 2
     cp -a "$old" "$(norm "$(tm_sysdir 55)")"
-    vmm_stdin 55 "$TEST_DIR/vm55.b64"
+    tm_vmm_stdin 55 "$TEST_DIR/vm55.b64"
     tm_conf ONE_XMLRPC "http://127.0.0.1:9/RPC2"
     defer tm_conf ONE_XMLRPC "$(cat "$_tm/endpoint")"
     # premigrate needs only stdin
@@ -213,7 +202,7 @@ case_hung_host() {
     old=$(norm "$(tm_sysdir 56)")
     tm_vm_move 56 node2 2
     cp -a "$old" "$(norm "$(tm_sysdir 56)")"
-    vmm_stdin 56 "$TEST_DIR/vm56.b64"
+    tm_vmm_stdin 56 "$TEST_DIR/vm56.b64"
     defer hosts_ctl resume node1
     hosts_ctl pause node1
     start=$SECONDS

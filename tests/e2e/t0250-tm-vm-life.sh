@@ -226,7 +226,7 @@ case_live_migration() {
     tm_vm_state "$V" "$LCM_MIGRATE" "$ST_ACTIVE"
     cmd="MIGRATE qcow2c node1 node2 $DS_LOCATION/$SYS_DS/$V $V $SYS_DS"
     [ "$cmd" = "$(vmm_capture 004-MIGRATE-vm12.xml)" ]
-    vmm_stdin "$in"
+    tm_vmm_stdin "$V" "$in"
     tm_vmm "$V" "PRE${cmd}" "$in"
     expect_vm
     # the hypervisors move the guest; the storage is shared
@@ -242,7 +242,7 @@ case_live_migration() {
     tm_vm_move "$V" node1
     tm_vm_state "$V" "$LCM_MIGRATE" "$ST_ACTIVE"
     cmd="MIGRATE qcow2c node2 node1 $DS_LOCATION/$SYS_DS/$V $V $SYS_DS"
-    vmm_stdin "$in"
+    tm_vmm_stdin "$V" "$in"
     tm_vmm "$V" "PRE${cmd}" "$in"
     tm_vmm "$V" "FAIL${cmd}" "$in"
     # oned: the VM is back on node2 (a copy of the previous history record)

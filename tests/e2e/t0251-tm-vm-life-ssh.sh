@@ -360,7 +360,7 @@ case_live_migration() {
     tm_vm_state "$V" "$LCM_MIGRATE" "$ST_ACTIVE"
     cmd="MIGRATE ssh node1 node2 $DS_LOCATION/$SSH_DS/$V $V $SSH_DS"
     [ "$cmd" = "$(vmm_capture 004-MIGRATE-vm12.xml)" ]
-    vmm_stdin "$in"
+    tm_vmm_stdin "$V" "$in"
     tm_vmm "$V" "PRE${cmd}" "$in"
     grep -q "^LOG I -1 premigrate: Call qcow2c/premigrate$" "$TM_REPLY"
     expect_vm
@@ -377,7 +377,7 @@ case_live_migration() {
     tm_vm_move "$V" node1
     tm_vm_state "$V" "$LCM_MIGRATE" "$ST_ACTIVE"
     cmd="MIGRATE ssh node2 node1 $DS_LOCATION/$SSH_DS/$V $V $SSH_DS"
-    vmm_stdin "$in"
+    tm_vmm_stdin "$V" "$in"
     tm_vmm "$V" "PRE${cmd}" "$in"
     vmm_copy_storage node2 node1
     hx node1 rm -rf "$D"

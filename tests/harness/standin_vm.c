@@ -502,7 +502,6 @@ static void vm_document(struct req *r, struct sbuf *doc, int id, const char *nam
                    "<BACKUPS><BACKUP_CONFIG/><BACKUP_IDS></BACKUP_IDS></BACKUPS></VM>");
 }
 
-/* VirtualMachine::insert: NAME, MEMORY, CPU, the known attributes. */
 /* The DISKs numbered (DISK_ID) and the images they name taken for VM
  * vm_id, as VirtualMachine::parse_disks does; answers a refusal. */
 static int take_disk_images(struct req *r, struct tmpl *sys, int vm_id)
@@ -538,6 +537,7 @@ static int take_disk_images(struct req *r, struct tmpl *sys, int vm_id)
     return rc;
 }
 
+/* VirtualMachine::insert: NAME, MEMORY, CPU, the known attributes. */
 static void vm_allocate(struct req *r, struct tmpl *user, bool hold)
 {
     _cleanup_free_ char *name = NULL;
